@@ -1,0 +1,34 @@
+# cardhub: the two commands of the README.
+#   make run   builds and starts the hub on its embedded default
+#   make test  builds and runs the whole test suite
+# Both install missing system packages first (scripts/ensure-packages.sh).
+
+CARGO ?= cargo
+CARDHUB_CONFIG ?=
+
+.PHONY: run test build lint bench-crypto packages-run packages-test
+
+run: packages-run
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+	./target/release/cardhub serve $(if $(CARDHUB_CONFIG),--config $(CARDHUB_CONFIG),)
+
+test: packages-test
+	$(CARGO) build -p cardhub-web --bin cardhub
+	$(CARGO) test --workspace --all-targets
+
+build: packages-run
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+
+lint:
+	$(CARGO) fmt --all -- --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+
+bench-crypto: packages-test
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+	./target/release/cardhub bench crypto
+
+packages-run:
+	@scripts/ensure-packages.sh run
+
+packages-test:
+	@scripts/ensure-packages.sh test

@@ -1,0 +1,33 @@
+//! cardhub's actix actors and the supervision tree that keeps them running.
+//!
+//! ```text
+//! Hub
+//! ├─ DeviceSupervisor ── one actor per device (printer, reader, camera, ID reader)
+//! ├─ Workshop ── ProductionLine actors (each owns its printer/verifier actors)
+//! ├─ Branches ── TerminalSession actors (one per connected branch PC)
+//! │              └─ RemoteDevice actors (branch devices, driven over that link)
+//! ├─ Channels ── BankChannel, SmsCarrier, Logistics, CardholderDb, Police
+//! ├─ Notifier ── drains the outbox into channels
+//! ├─ StatusBus ── snapshot + deltas to monitoring screens
+//! └─ Scheduler ── timed jobs
+//! ```
+//!
+//! Every actor in the tree is started fresh from a factory, restarted with
+//! back-off when it fails, and escalates to its parent when it fails too
+//! often; the root's escalation ends the process.
+//!
+//! # Layout
+//! - [`supervision`]: the generic machinery (specs, supervisors, back-off,
+//!   intensity, status, events). Knows nothing of cardhub's domain.
+//! - [`hub`]: cardhub's tree; the `cardhub` binary (in `web/`) calls
+//!   [`Hub::start`], serves [`HubHandle::status`] on `/healthz`, and calls
+//!   [`HubHandle::shutdown`] on exit.
+//!
+//! Not here: wire protocols (`cardhub-protocols`), drivers
+//! (`cardhub-devices`), persistence (`cardhub-storage`), HTTP (`cardhub-web`).
+
+pub mod hub;
+pub mod supervision;
+
+pub use hub::{Hub, HubBuilder, HubHandle, Subtree};
+pub use supervision::{SupervisionConfig, TreeExit, TreeStatus};

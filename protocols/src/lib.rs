@@ -1,0 +1,22 @@
+//! cardhub-protocols: the pure core of cardhub. Everything here takes bytes
+//! (or values) and returns bytes, values or events: no I/O, no async, no
+//! clock (time comes in as an argument). A protocol bug must be reproducible
+//! from a test with byte literals alone.
+//!
+//! # Layout
+//! - [`crypto`]: SM2, SM3, HMAC-SM3, SM4 modes and MACs, key diversification,
+//!   and the [`crypto::Hsm`] trait behind which all key material lives.
+//! - [`identity`]: resident ID and permanent-residence ID numbers, the
+//!   nationality/region table.
+//! - [`roles`]: who a caller is (admin, branch operator, outside system...).
+//! - [`card_status`]: the card status machine, the one place that says which
+//!   transitions exist and who may make them.
+//!
+//! Neighbours: `cardhub-devices` binds these codecs to transports,
+//! `cardhub-storage` persists what they produce, `cardhub-simulators` speaks
+//! them from the far side of a wire.
+
+pub mod card_status;
+pub mod crypto;
+pub mod identity;
+pub mod roles;

@@ -1,0 +1,12 @@
+DROP TABLE outbox;
+DROP TABLE audit_head;
+DROP TABLE audit_log;
+DROP TABLE devices;
+DROP TABLE api_tokens;
+DROP TABLE operator_sessions;
+DROP TABLE operators;
+DROP TABLE card_status_history;
+DROP TABLE cards;
+DROP TABLE applications;
+DROP TABLE persons;
+DROP TABLE branches;

@@ -1,0 +1,188 @@
+//! The diesel schema: one `table!` per table, shared by both backends. It is
+//! written by hand to match `migrations/sqlite` and `migrations/postgres`
+//! (the two must declare the same columns with the same types); only SQL
+//! types that `#[derive(MultiConnection)]` supports on both backends are used:
+//! `BigInt`, `Integer`, `Text`, `Bool`, `Binary`, `Date`, `Timestamp`.
+//!
+//! Repositories (the sibling modules) are the only users; nothing outside the
+//! crate names these tables.
+
+diesel::table! {
+    branches (id) {
+        id -> BigInt,
+        code -> Text,
+        name -> Text,
+        kind -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    persons (id) {
+        id -> BigInt,
+        document_type -> Text,
+        document_number_enc -> Binary,
+        document_number_idx -> Binary,
+        name -> Text,
+        english_name -> Nullable<Text>,
+        permit_chinese_name -> Nullable<Text>,
+        nationality -> Integer,
+        sex -> Integer,
+        ethnicity -> Nullable<Integer>,
+        birth_date -> Date,
+        phone_enc -> Nullable<Binary>,
+        phone_idx -> Nullable<Binary>,
+        address_enc -> Nullable<Binary>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    applications (id) {
+        id -> BigInt,
+        person_id -> BigInt,
+        kind -> Text,
+        branch_id -> Nullable<BigInt>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    cards (id) {
+        id -> BigInt,
+        person_id -> BigInt,
+        application_id -> BigInt,
+        card_number -> Nullable<Text>,
+        status -> Text,
+        version -> BigInt,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    card_status_history (id) {
+        id -> BigInt,
+        card_id -> BigInt,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        action -> Text,
+        actor -> Text,
+        role -> Text,
+        reason -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    operators (id) {
+        id -> BigInt,
+        username -> Text,
+        display_name -> Text,
+        role -> Text,
+        branch_id -> Nullable<BigInt>,
+        password_hash -> Text,
+        active -> Bool,
+        failed_logins -> Integer,
+        locked_until -> Nullable<Timestamp>,
+        last_login_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    operator_sessions (id) {
+        id -> BigInt,
+        token_digest -> Binary,
+        operator_id -> BigInt,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    api_tokens (id) {
+        id -> BigInt,
+        name -> Text,
+        role -> Text,
+        digest -> Binary,
+        created_at -> Timestamp,
+        last_used_at -> Nullable<Timestamp>,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    devices (id) {
+        id -> BigInt,
+        kind -> Text,
+        name -> Text,
+        location -> Nullable<Text>,
+        config -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    audit_log (seq) {
+        seq -> BigInt,
+        at -> Timestamp,
+        actor -> Text,
+        role -> Text,
+        action -> Text,
+        subject -> Text,
+        detail -> Text,
+        prev_hash -> Binary,
+        hash -> Binary,
+    }
+}
+
+diesel::table! {
+    audit_head (id) {
+        id -> Integer,
+        last_seq -> BigInt,
+        last_hash -> Binary,
+    }
+}
+
+diesel::table! {
+    outbox (id) {
+        id -> BigInt,
+        topic -> Text,
+        ordering_key -> Text,
+        payload -> Text,
+        created_at -> Timestamp,
+        delivered_at -> Nullable<Timestamp>,
+        attempts -> Integer,
+        last_error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(applications -> persons (person_id));
+diesel::joinable!(applications -> branches (branch_id));
+diesel::joinable!(cards -> persons (person_id));
+diesel::joinable!(cards -> applications (application_id));
+diesel::joinable!(card_status_history -> cards (card_id));
+diesel::joinable!(operators -> branches (branch_id));
+diesel::joinable!(operator_sessions -> operators (operator_id));
+
+diesel::allow_tables_to_appear_in_same_query!(
+    branches,
+    persons,
+    applications,
+    cards,
+    card_status_history,
+    operators,
+    operator_sessions,
+    api_tokens,
+    devices,
+    audit_log,
+    audit_head,
+    outbox,
+);

@@ -1,0 +1,322 @@
+//! cardhub-tests: helpers for the end-to-end tests in `tests/tests/`, which
+//! start the real `cardhub` binary in its own temporary directory and talk to
+//! it over real sockets (HTTP on a port the OS picks).
+//!
+//! [`HubProcess`] starts and stops a hub; [`Http`] is a small blocking HTTP
+//! client that returns every status (4xx and 5xx included) to the test.
+//! The binary must be built first (`make test` does: `cargo build -p
+//! cardhub-web`); `CARDHUB_BIN` names another one.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+/// How long a hub gets to print its listening line: a cold start runs the
+/// migrations and hashes the development admin password.
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// How long a stopping hub gets before the test calls it hung.
+const STOP_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The `cardhub` binary under test.
+pub fn cardhub_bin() -> PathBuf {
+    if let Some(p) = std::env::var_os("CARDHUB_BIN") {
+        return PathBuf::from(p);
+    }
+    // target/<profile>/deps/<test> -> target/<profile>/cardhub
+    let exe = std::env::current_exe().expect("the test knows its own path");
+    let profile_dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("tests run from target/<profile>/deps");
+    let bin = profile_dir.join("cardhub");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first with `cargo build -p cardhub-web` (make test does)",
+        bin.display()
+    );
+    bin
+}
+
+/// A running hub in its own temporary directory.
+pub struct HubProcess {
+    child: Option<Child>,
+    /// `http://127.0.0.1:<port>`.
+    pub base: String,
+    /// The hub's working directory (its `data/` lives here).
+    pub dir: tempfile::TempDir,
+    /// Everything the hub printed on stdout so far.
+    pub stdout_lines: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+impl HubProcess {
+    /// Starts a hub on the embedded default (SQLite under its own `data/`).
+    pub fn start() -> HubProcess {
+        HubProcess::start_with(&[])
+    }
+
+    /// Starts a hub with extra environment variables.
+    pub fn start_with(env: &[(&str, &str)]) -> HubProcess {
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        HubProcess::start_in(dir, env)
+    }
+
+    /// Starts a hub in a given directory (to restart on the same data).
+    pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> HubProcess {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let mut child = hub_command(dir.path(), &env)
+            .arg("serve")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cardhub starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + START_TIMEOUT;
+        let mut lines = Vec::new();
+        let base = loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    let found = line
+                        .strip_prefix("cardhub listening on ")
+                        .map(|u| u.trim_end_matches('/').to_owned());
+                    lines.push(line);
+                    if let Some(base) = found {
+                        break base;
+                    }
+                }
+                Err(_) => {
+                    let status = child.try_wait().ok().flatten();
+                    let _ = child.kill();
+                    panic!("cardhub did not start (exit: {status:?}); stdout: {lines:#?}");
+                }
+            }
+        };
+        // Keep draining stdout so the hub never blocks on a full pipe.
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        HubProcess {
+            child: Some(child),
+            base,
+            dir,
+            stdout_lines: lines,
+            env,
+        }
+    }
+
+    /// A path inside the hub's directory.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// The development API token (role admin) the hub wrote on first start.
+    pub fn dev_token(&self) -> String {
+        read_secret(&self.path("data/dev-api-token"))
+    }
+
+    /// The development admin operator's password.
+    pub fn dev_admin_password(&self) -> String {
+        read_secret(&self.path("data/dev-admin-password"))
+    }
+
+    /// An HTTP client for this hub, authenticated with `token` if given.
+    pub fn http(&self, token: Option<&str>) -> Http {
+        Http {
+            base: self.base.clone(),
+            token: token.map(str::to_owned),
+            agent: ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(30)))
+                .build()
+                .into(),
+        }
+    }
+
+    /// Runs a `cardhub` command against this hub's configuration and data.
+    pub fn cli(&self, args: &[&str], stdin: Option<&str>) -> Output {
+        run_cli(self.dir.path(), &self.env, args, stdin)
+    }
+
+    /// Runs `cardhub audit verify` and fails the test unless the chain is
+    /// intact.
+    pub fn assert_audit_intact(&self) {
+        let verify = self.cli(&["audit", "verify"], None);
+        assert!(
+            verify.status.success(),
+            "audit verify failed ({}): {}\n{}",
+            verify.status,
+            String::from_utf8_lossy(&verify.stdout),
+            String::from_utf8_lossy(&verify.stderr)
+        );
+    }
+
+    /// Sends a signal and waits for the exit status.
+    pub fn stop(&mut self, signal: nix::sys::signal::Signal) -> ExitStatus {
+        let mut child = self.child.take().expect("the hub is running");
+        let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+        nix::sys::signal::kill(pid, signal).expect("signal delivered");
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        loop {
+            if let Some(status) = child.try_wait().expect("wait works") {
+                return status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                panic!("cardhub did not stop within {STOP_TIMEOUT:?} after {signal}");
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Stops the hub and hands back its directory (to start again on it).
+    pub fn into_dir(mut self) -> tempfile::TempDir {
+        if self.child.is_some() {
+            let status = self.stop(nix::sys::signal::Signal::SIGTERM);
+            assert!(status.success(), "cardhub exited with {status}");
+        }
+        let dir = tempfile::tempdir().expect("a temporary directory");
+        std::mem::replace(&mut self.dir, dir)
+    }
+}
+
+impl Drop for HubProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn hub_command(dir: &Path, env: &[(String, String)]) -> Command {
+    let mut cmd = Command::new(cardhub_bin());
+    cmd.current_dir(dir)
+        .env("CARDHUB_HTTP__BIND", "127.0.0.1:0")
+        .env("CARDHUB_HTTP__WORKERS", "2")
+        .env("CARDHUB_HTTP__SHUTDOWN_TIMEOUT_SECS", "5")
+        .env("RUST_LOG", "warn");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Runs a `cardhub` command in `dir` with `env`, feeding `stdin`.
+pub fn run_cli(dir: &Path, env: &[(String, String)], args: &[&str], stdin: Option<&str>) -> Output {
+    use std::io::Write;
+    let mut child = hub_command(dir, env)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("cardhub runs");
+    {
+        let mut input = child.stdin.take().expect("stdin is piped");
+        if let Some(s) = stdin {
+            input.write_all(s.as_bytes()).expect("stdin written");
+        }
+    }
+    child.wait_with_output().expect("cardhub finishes")
+}
+
+fn read_secret(path: &Path) -> String {
+    std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("{} unreadable: {e}", path.display()))
+        .trim()
+        .to_owned()
+}
+
+/// A response: status and body (JSON when it parses).
+#[derive(Debug)]
+pub struct Reply {
+    /// HTTP status.
+    pub status: u16,
+    /// The body as text.
+    pub text: String,
+    /// Response headers that tests look at.
+    pub content_type: Option<String>,
+}
+
+impl Reply {
+    /// The body as JSON (panics with the body when it is not).
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.text).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text))
+    }
+}
+
+/// A blocking HTTP client bound to one hub.
+pub struct Http {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+}
+
+impl Http {
+    /// GET a path.
+    pub fn get(&self, path: &str) -> Reply {
+        let mut req = self.agent.get(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        finish(req.call())
+    }
+
+    /// DELETE a path.
+    pub fn delete(&self, path: &str) -> Reply {
+        let mut req = self.agent.delete(format!("{}{path}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        finish(req.call())
+    }
+
+    /// POST a JSON value.
+    pub fn post(&self, path: &str, body: &Value) -> Reply {
+        self.post_raw(path, &body.to_string())
+    }
+
+    /// POST raw text as `application/json` (for malformed-body tests).
+    pub fn post_raw(&self, path: &str, body: &str) -> Reply {
+        let mut req = self
+            .agent
+            .post(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        finish(req.send(body))
+    }
+}
+
+fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Reply {
+    let mut res = result.expect("the hub answers");
+    let status = res.status().as_u16();
+    let content_type = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let text = res.body_mut().read_to_string().expect("a readable body");
+    Reply {
+        status,
+        text,
+        content_type,
+    }
+}

@@ -1,0 +1,6 @@
+//! `cardhub bench ...`: benchmarks that print figures for people. Speed is
+//! measured here, never asserted in tests.
+//!
+//! - [`crypto`]: cardhub's SM2/SM3/SM4 beside `openssl speed`, as ratios.
+
+pub mod crypto;

@@ -1,0 +1,258 @@
+//! The administration commands behind `cardhub db|token|operator|audit|bench`.
+//! Each opens the same key store and database the hub uses (from the same
+//! configuration), does one thing, prints the outcome for a person, and
+//! returns the process exit code: 0 done, 1 the check failed (audit), 2 the
+//! command could not run (bad config, database down, bad input).
+
+use std::io::{BufRead, IsTerminal};
+use std::process::ExitCode;
+
+use cardhub_protocols::crypto::password;
+use cardhub_protocols::roles::Role;
+use cardhub_storage::{Actor, Store, operators};
+
+use crate::auth::{TOKEN_PREFIX, new_secret};
+use crate::bootstrap;
+use crate::config::Config;
+use crate::server;
+
+/// Shortest password an operator may be given: 12 characters, the length at
+/// which a random-looking password resists offline guessing of a leaked
+/// PBKDF2 hash for years.
+const MIN_PASSWORD_CHARS: usize = 12;
+
+/// The audit actor of commands run from a shell.
+fn shell_actor() -> Actor {
+    let user = std::env::var("USER").unwrap_or_else(|_| "unknown".to_owned());
+    Actor::new(format!("cli:{user}"), Role::Admin)
+}
+
+fn fail(what: &str, e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("cardhub: {what}: {e}");
+    ExitCode::from(2)
+}
+
+async fn open(config: &Config) -> Result<Store, ExitCode> {
+    let hsm = bootstrap::load_hsm(config).map_err(|e| fail("keys", e))?;
+    server::open_store(config, hsm)
+        .await
+        .map_err(|e| fail("database", e))
+}
+
+/// `cardhub serve`.
+pub async fn serve(config: Config) -> ExitCode {
+    match server::serve(config).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail("stopped", e),
+    }
+}
+
+/// `cardhub db migrate`: opening the store applies pending migrations.
+pub async fn db_migrate(config: &Config) -> ExitCode {
+    match open(config).await {
+        Ok(store) => {
+            println!("database {} is up to date", store.backend().as_str());
+            ExitCode::SUCCESS
+        }
+        Err(code) => code,
+    }
+}
+
+/// `cardhub token create`.
+pub async fn token_create(config: &Config, name: &str, role: Role) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let secret = new_secret(TOKEN_PREFIX);
+    let digest = match store.token_digest(&secret) {
+        Ok(d) => d,
+        Err(e) => return fail("token", e),
+    };
+    match store
+        .create_token(name.to_owned(), role, digest, shell_actor())
+        .await
+    {
+        Ok(_) => {
+            eprintln!("created token `{name}` with role {role}; it is shown once, store it now:");
+            println!("{secret}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("token create", e),
+    }
+}
+
+/// `cardhub token list`.
+pub async fn token_list(config: &Config) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.list_tokens().await {
+        Ok(list) => {
+            println!(
+                "{:<24} {:<18} {:<20} {:<20} state",
+                "name", "role", "created (UTC)", "last used (UTC)"
+            );
+            for t in list {
+                let last = t
+                    .last_used_at
+                    .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+                let state = match t.revoked_at {
+                    Some(at) => format!("revoked {}", at.format("%Y-%m-%d %H:%M:%S")),
+                    None => "active".to_owned(),
+                };
+                println!(
+                    "{:<24} {:<18} {:<20} {:<20} {state}",
+                    t.name,
+                    t.role.as_str(),
+                    t.created_at.format("%Y-%m-%d %H:%M:%S"),
+                    last.as_deref().unwrap_or("never"),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("token list", e),
+    }
+}
+
+/// `cardhub token revoke`.
+pub async fn token_revoke(config: &Config, name: &str) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.revoke_token(name.to_owned(), shell_actor()).await {
+        Ok(_) => {
+            println!("revoked token `{name}`");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("token revoke", e),
+    }
+}
+
+/// `cardhub operator create`: the password comes from one line of standard
+/// input, or is generated and printed when standard input is a terminal.
+pub async fn operator_create(
+    config: &Config,
+    username: &str,
+    display_name: Option<&str>,
+    role: Role,
+    branch: Option<&str>,
+) -> ExitCode {
+    let (password, generated) = if std::io::stdin().is_terminal() {
+        (new_secret(""), true)
+    } else {
+        let mut line = String::new();
+        if let Err(e) = std::io::stdin().lock().read_line(&mut line) {
+            return fail("reading the password from standard input", e);
+        }
+        let line = line.trim_end_matches(['\r', '\n']).to_owned();
+        if line.is_empty() {
+            (new_secret(""), true)
+        } else {
+            (line, false)
+        }
+    };
+    if password.chars().count() < MIN_PASSWORD_CHARS {
+        return fail(
+            "operator create",
+            format!("the password must have at least {MIN_PASSWORD_CHARS} characters"),
+        );
+    }
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let hash = password::hash_password(&password);
+    let new = operators::NewOperator {
+        username: username.to_owned(),
+        display_name: display_name.unwrap_or(username).to_owned(),
+        role,
+        branch_code: branch.map(str::to_owned),
+        password_hash: hash,
+    };
+    match store.create_operator(new, shell_actor()).await {
+        Ok(_) => {
+            println!("created operator `{username}` with role {role}");
+            if generated {
+                println!("password (shown once): {password}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("operator create", e),
+    }
+}
+
+/// `cardhub operator list`.
+pub async fn operator_list(config: &Config) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.list_operators().await {
+        Ok(list) => {
+            println!(
+                "{:<20} {:<28} {:<18} {:<10} state",
+                "username", "name", "role", "branch"
+            );
+            for o in list {
+                let state = if !o.active {
+                    "inactive".to_owned()
+                } else if let Some(until) = o.locked_until {
+                    format!("locked until {}", until.format("%Y-%m-%d %H:%M:%S"))
+                } else {
+                    "active".to_owned()
+                };
+                println!(
+                    "{:<20} {:<28} {:<18} {:<10} {state}",
+                    o.username,
+                    o.display_name,
+                    o.role.as_str(),
+                    o.branch_code.as_deref().unwrap_or("-"),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("operator list", e),
+    }
+}
+
+/// `cardhub audit verify`: 0 when the chain is intact, 1 naming the first
+/// broken entry.
+pub async fn audit_verify(config: &Config) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.verify_audit().await {
+        Ok(report) => match report.first_broken {
+            None => {
+                println!("audit log intact: {} entries verified", report.entries);
+                ExitCode::SUCCESS
+            }
+            Some(broken) => {
+                println!(
+                    "audit log BROKEN at entry {}: {} ({} entries before it verified)",
+                    broken.seq, broken.reason, report.entries
+                );
+                ExitCode::from(1)
+            }
+        },
+        Err(e) => fail("audit verify", e),
+    }
+}
+
+/// `cardhub bench crypto`.
+pub fn bench_crypto(seconds: f64) -> ExitCode {
+    let opts = crate::bench::crypto::CryptoBenchOptions {
+        seconds_per_op: seconds,
+    };
+    match crate::bench::crypto::run(&opts) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("bench crypto", e),
+    }
+}

@@ -1,0 +1,29 @@
+//! cardhub-web: the hub's HTTP and WebSocket front (actix-web) and the
+//! library behind the `cardhub` binary.
+//!
+//! # Layout
+//! - [`config`]: the configuration (embedded default, file, `CARDHUB_*`).
+//! - [`server`]: `cardhub serve`: start-up, the HTTP server, graceful
+//!   shutdown.
+//! - [`bootstrap`]: the key store and development credentials.
+//! - [`routes`]: every HTTP route, registered so the OpenAPI document is
+//!   generated from them; [`auth`] (who is calling) and [`error`] (how
+//!   failures look) serve them.
+//! - [`telemetry`]: `/metrics` recorder, request metrics, logging.
+//! - [`cli`]: the administration commands; [`bench`]: benchmarks.
+//!
+//! Neighbours: business rules and codecs in `cardhub-protocols`, the database
+//! in `cardhub-storage`, the actor tree in `cardhub-actors`.
+
+pub mod auth;
+pub mod bench;
+pub mod bootstrap;
+pub mod cli;
+pub mod config;
+pub mod error;
+pub mod login_limit;
+pub mod routes;
+pub mod server;
+pub mod state;
+pub mod telemetry;
+pub mod time;

@@ -1,0 +1,177 @@
+//! The `cardhub` binary: the hub (`serve`) and its administration commands
+//! (`db migrate`, `token`, `operator`, `audit verify`, `bench`). Each command
+//! reads the same configuration as the hub (embedded default, `--config`,
+//! `CARDHUB_*` variables). The work is in the `cardhub_web` library; this
+//! file only parses arguments and maps outcomes to exit codes.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use cardhub_protocols::roles::Role;
+use clap::{Parser, Subcommand};
+
+use cardhub_web::cli;
+use cardhub_web::config::Config;
+
+/// cardhub: the device and integration hub of a social security card centre.
+#[derive(Debug, Parser)]
+#[command(name = "cardhub", version, about)]
+struct Args {
+    /// A TOML file read on top of the embedded default configuration.
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Start the hub (HTTP API, WebSockets, actor tree).
+    Serve,
+    /// Database administration.
+    Db {
+        #[command(subcommand)]
+        command: DbCommand,
+    },
+    /// Bearer tokens for outside systems and screens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+    /// Operator accounts (people who log in).
+    Operator {
+        #[command(subcommand)]
+        command: OperatorCommand,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        command: AuditCommand,
+    },
+    /// Benchmarks that print figures (never run as tests).
+    Bench {
+        #[command(subcommand)]
+        command: BenchCommand,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum DbCommand {
+    /// Apply the embedded migrations (the hub also does this at start).
+    Migrate,
+}
+
+#[derive(Debug, Subcommand)]
+enum TokenCommand {
+    /// Create a token; it is printed once and stored only as a digest.
+    Create {
+        /// A unique name (e.g. `icbc-channel`, `wall-screen-1`).
+        #[arg(long)]
+        name: String,
+        /// The token's role (admin, centre-staff, workshop-operator,
+        /// branch-operator, outside-system, screen).
+        #[arg(long)]
+        role: Role,
+    },
+    /// List tokens (names, roles, dates; never the secret).
+    List,
+    /// Revoke a token by name.
+    Revoke {
+        /// The token's name.
+        #[arg(long)]
+        name: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorCommand {
+    /// Create an operator; the password is read from standard input (one
+    /// line), or generated and printed once when standard input is a terminal
+    /// or empty.
+    Create {
+        /// Login name.
+        #[arg(long)]
+        username: String,
+        /// Name shown in the console and the watermark.
+        #[arg(long)]
+        display_name: Option<String>,
+        /// The operator's role.
+        #[arg(long)]
+        role: Role,
+        /// Branch code, for branch operators.
+        #[arg(long)]
+        branch: Option<String>,
+    },
+    /// List operators.
+    List,
+}
+
+#[derive(Debug, Subcommand)]
+enum AuditCommand {
+    /// Walk the hash chain; exit 0 when intact, 1 naming the first broken
+    /// entry otherwise.
+    Verify,
+}
+
+#[derive(Debug, Subcommand)]
+enum BenchCommand {
+    /// cardhub's SM2/SM3/SM4 against `openssl speed` on this machine, as
+    /// ratios.
+    Crypto {
+        /// Seconds each operation is measured for (each side).
+        #[arg(long, default_value_t = 3.0)]
+        seconds: f64,
+    },
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    let config = match Config::load(args.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("cardhub: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    cardhub_web::telemetry::init_logging(&config.log);
+    let system = actix_rt::System::new();
+    system.block_on(async move {
+        match args.command {
+            Command::Serve => cli::serve(config).await,
+            Command::Db {
+                command: DbCommand::Migrate,
+            } => cli::db_migrate(&config).await,
+            Command::Token { command } => match command {
+                TokenCommand::Create { name, role } => {
+                    cli::token_create(&config, &name, role).await
+                }
+                TokenCommand::List => cli::token_list(&config).await,
+                TokenCommand::Revoke { name } => cli::token_revoke(&config, &name).await,
+            },
+            Command::Operator { command } => match command {
+                OperatorCommand::Create {
+                    username,
+                    display_name,
+                    role,
+                    branch,
+                } => {
+                    cli::operator_create(
+                        &config,
+                        &username,
+                        display_name.as_deref(),
+                        role,
+                        branch.as_deref(),
+                    )
+                    .await
+                }
+                OperatorCommand::List => cli::operator_list(&config).await,
+            },
+            Command::Audit {
+                command: AuditCommand::Verify,
+            } => cli::audit_verify(&config).await,
+            Command::Bench {
+                command: BenchCommand::Crypto { seconds },
+            } => cli::bench_crypto(seconds),
+        }
+    })
+}

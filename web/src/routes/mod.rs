@@ -1,0 +1,159 @@
+//! The HTTP API: every route, registered through `utoipa-actix-web` so the
+//! OpenAPI document (`GET /api/v1/openapi.json`) is generated from the same
+//! registrations that serve requests and cannot drift from them.
+//!
+//! One module per area: [`health`] (`/healthz`, `/metrics`), [`identity`],
+//! [`session`] (operator login), [`cards`] (the card status machine).
+
+pub mod cards;
+pub mod health;
+pub mod identity;
+pub mod session;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::{App, HttpResponse, middleware, web};
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_actix_web::{AppExt, UtoipaApp, scope};
+
+use crate::auth::Caller;
+use crate::error;
+use crate::state::AppState;
+use crate::telemetry;
+
+/// The OpenAPI document's fixed parts; paths and schemas are collected from
+/// the registered handlers.
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "cardhub",
+        description = "The device and integration hub of a social security card centre: HTTP API for outside systems, operators and screens."
+    ),
+    modifiers(&BearerScheme),
+    tags(
+        (name = "health", description = "Liveness, readiness and metrics"),
+        (name = "identity", description = "Identity numbers"),
+        (name = "session", description = "Operator login and logout"),
+        (name = "cards", description = "Cards and the card status machine"),
+    )
+)]
+struct ApiDoc;
+
+/// Declares the `bearer` security scheme the handlers name.
+struct BearerScheme;
+
+impl Modify for BearerScheme {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::builder().scheme(HttpAuthScheme::Bearer).description(Some(
+                "An API token (`chb_...`, from `cardhub token create`) or an operator session (`chs_...`, from POST /api/v1/session)",
+            )).build()),
+        );
+    }
+}
+
+/// Registers every documented route on a utoipa app.
+fn register<T>(app: UtoipaApp<T>) -> UtoipaApp<T>
+where
+    T: ServiceFactory<ServiceRequest, Config = (), Error = actix_web::Error, InitError = ()>,
+{
+    app.service(health::healthz)
+        .service(health::metrics)
+        .service(
+            scope("/api/v1")
+                .service(identity::check)
+                .service(session::login)
+                .service(session::whoami)
+                .service(session::logout)
+                .service(cards::statuses)
+                .service(cards::get_card)
+                .service(cards::history)
+                .service(cards::transition),
+        )
+}
+
+/// The OpenAPI document of every HTTP endpoint.
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let (_, api) =
+        register(App::new().into_utoipa_app().openapi(ApiDoc::openapi())).split_for_parts();
+    with_openapi_route(api)
+}
+
+/// Adds the document's own route to it (it is served by a plain resource,
+/// not a handler utoipa collects).
+fn with_openapi_route(mut api: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    use utoipa::openapi::path::{HttpMethod, OperationBuilder, PathItem};
+    use utoipa::openapi::response::ResponseBuilder;
+    let op = OperationBuilder::new()
+        .tag("health")
+        .summary(Some("This OpenAPI document"))
+        .response(
+            "200",
+            ResponseBuilder::new().description("The OpenAPI 3.1 document"),
+        )
+        .response(
+            "401",
+            ResponseBuilder::new().description("No valid credentials"),
+        )
+        .security(utoipa::openapi::security::SecurityRequirement::new(
+            "bearer",
+            Vec::<String>::new(),
+        ))
+        .build();
+    api.paths
+        .paths
+        .insert(OPENAPI_PATH.to_owned(), PathItem::new(HttpMethod::Get, op));
+    api
+}
+
+/// Where the OpenAPI document is served.
+pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
+
+/// The whole application for one HTTP worker.
+pub fn app(
+    state: AppState,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    // The document's own route goes first: the `/api/v1` scope below would
+    // otherwise claim its path.
+    let api = web::Data::new(openapi());
+    register(
+        App::new()
+            .app_data(web::Data::new(state))
+            .app_data(api)
+            .app_data(
+                web::JsonConfig::default()
+                    .limit(256 * 1024)
+                    .error_handler(error::json_error_handler),
+            )
+            .app_data(web::QueryConfig::default().error_handler(error::query_error_handler))
+            .app_data(web::PathConfig::default().error_handler(error::path_error_handler))
+            .route(OPENAPI_PATH, web::get().to(serve_openapi))
+            .into_utoipa_app(),
+    )
+    .into_app()
+    .default_service(web::to(not_found))
+    .wrap(middleware::from_fn(telemetry::http_metrics))
+}
+
+async fn serve_openapi(_caller: Caller, api: web::Data<utoipa::openapi::OpenApi>) -> HttpResponse {
+    HttpResponse::Ok().json(api.get_ref())
+}
+
+async fn not_found(req: actix_web::HttpRequest) -> Result<HttpResponse, error::ApiError> {
+    Err(error::ApiError::NotFound(format!(
+        "no endpoint {} {}; the endpoints are listed at {OPENAPI_PATH}",
+        req.method(),
+        req.path()
+    )))
+}

@@ -1,0 +1,189 @@
+//! `cardhub serve`: opens the key store and the database (running
+//! migrations), creates the development credentials on the embedded default,
+//! starts the actor tree and the HTTP server, and shuts all of it down in
+//! order on SIGINT/SIGTERM: stop accepting, let in-flight requests finish,
+//! stop the actor tree, close the database, exit 0.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::{HttpServer, web};
+use cardhub_actors::{Hub, TreeExit};
+use cardhub_storage::{Store, StoreOptions};
+
+use crate::bootstrap::{self, BootstrapError};
+use crate::config::Config;
+use crate::login_limit::LoginLimiter;
+use crate::routes;
+use crate::state::AppState;
+use crate::telemetry;
+
+/// Why the hub could not start or stopped abnormally.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServeError {
+    /// Keys or development credentials could not be prepared.
+    #[error(transparent)]
+    Bootstrap(#[from] BootstrapError),
+    /// The database could not be opened or migrated.
+    #[error("database: {0}")]
+    Storage(#[from] cardhub_storage::StorageError),
+    /// The HTTP listener could not be bound.
+    #[error(
+        "cannot listen on {addr}: {source}; is another process using the port? Change [http] bind or CARDHUB_HTTP__BIND"
+    )]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The HTTP server failed while running.
+    #[error("HTTP server failed: {0}")]
+    Http(std::io::Error),
+    /// SIGINT/SIGTERM handlers could not be installed.
+    #[error("cannot listen for SIGINT/SIGTERM: {0}")]
+    Signals(std::io::Error),
+    /// The actor tree gave up (a supervisor escalated to the root).
+    #[error("the actor tree stopped: {0}; see the log lines before this one for the failing child")]
+    Escalated(String),
+}
+
+/// Opens the store named in config with the given HSM and runs migrations.
+pub async fn open_store(
+    config: &Config,
+    hsm: Arc<dyn cardhub_protocols::crypto::Hsm>,
+) -> Result<Store, ServeError> {
+    let options = StoreOptions {
+        pool_size: config.database.pool_size,
+        connect_timeout_secs: config.database.connect_timeout_secs,
+        ..StoreOptions::default()
+    };
+    let url = config.database.url.clone();
+    let store = web::block(move || {
+        let store = Store::open(&url, hsm, options)?;
+        let applied = store.migrate()?;
+        for m in &applied {
+            tracing::info!(migration = %m, "applied database migration");
+        }
+        Ok::<_, cardhub_storage::StorageError>(store)
+    })
+    .await
+    .map_err(|e| cardhub_storage::StorageError::Task(e.to_string()))??;
+    Ok(store)
+}
+
+/// Runs the hub until SIGINT/SIGTERM (then returns `Ok`) or until the actor
+/// tree escalates (then returns the error).
+pub async fn serve(config: Config) -> Result<(), ServeError> {
+    let started = Instant::now();
+    let mut signals = ShutdownSignals::install().map_err(ServeError::Signals)?;
+    let prometheus = telemetry::prometheus();
+    let hsm = bootstrap::load_hsm(&config)?;
+    let store = open_store(&config, hsm.clone()).await?;
+    let credentials = bootstrap::development_credentials(&config, &store).await?;
+
+    let hub = Hub::start(&config.supervision);
+    let state = AppState {
+        config: Arc::new(config.clone()),
+        store: store.clone(),
+        hub: hub.clone(),
+        prometheus,
+        started,
+        login_limiter: Arc::new(LoginLimiter::new(
+            config.auth.max_failed_logins_per_address,
+            chrono::TimeDelta::seconds(config.auth.lockout_secs as i64),
+        )),
+    };
+
+    let app_state = state.clone();
+    let workers = if config.http.workers == 0 {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(2)
+    } else {
+        config.http.workers
+    };
+    let server = HttpServer::new(move || routes::app(app_state.clone()))
+        .workers(workers)
+        .shutdown_timeout(config.http.shutdown_timeout_secs)
+        .disable_signals()
+        .bind(config.http.bind)
+        .map_err(|source| ServeError::Bind {
+            addr: config.http.bind,
+            source,
+        })?;
+    let addrs = server.addrs();
+    let server = server.run();
+    let handle = server.handle();
+
+    let base = addrs
+        .first()
+        .map(|a| format!("http://{a}"))
+        .unwrap_or_else(|| format!("http://{}", config.http.bind));
+    if let Some(c) = &credentials {
+        println!(
+            "development API token (role admin): {}",
+            c.token_file.display()
+        );
+        println!(
+            "development operator `admin`, password in: {}",
+            c.password_file.display()
+        );
+    }
+    println!("  health:   {base}/healthz");
+    println!("  metrics:  {base}/metrics");
+    println!("  API docs: {base}/api/v1/openapi.json (needs a token)");
+    // This line is read by people and by the end-to-end tests (which bind
+    // port 0 and learn the real port from it): keep its shape, and keep it
+    // last.
+    println!("cardhub listening on {base}/");
+
+    let server_task = tokio::spawn(server);
+    let outcome = tokio::select! {
+        signal = signals.recv() => {
+            tracing::info!(%signal, "shutting down: no new connections, finishing in-flight requests");
+            Ok(())
+        }
+        exit = hub.wait_exit() => Err(ServeError::Escalated(match exit {
+            TreeExit::Escalated(reason) => reason,
+            other => format!("{other:?}"),
+        })),
+    };
+    handle.stop(true).await;
+    if let Ok(Err(e)) = server_task.await {
+        return Err(ServeError::Http(e));
+    }
+    let exit = hub.shutdown().await;
+    tracing::info!(?exit, "actor tree stopped");
+    drop(state);
+    drop(store);
+    tracing::info!("database closed; cardhub stopped");
+    outcome
+}
+
+/// SIGINT and SIGTERM, listened for from start-up on: a signal that comes
+/// while the hub is still starting must stop it cleanly too, not kill it.
+struct ShutdownSignals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl ShutdownSignals {
+    fn install() -> std::io::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    /// Waits for either and names which one came.
+    async fn recv(&mut self) -> &'static str {
+        tokio::select! {
+            _ = self.term.recv() => "SIGTERM",
+            _ = self.int.recv() => "SIGINT",
+        }
+    }
+}
