@@ -14,6 +14,7 @@
 //! - [`audit`]: the HMAC-SM3 hash-chained audit log and its verifier.
 //! - repositories: [`persons`], [`branches`], [`operators`], [`sessions`],
 //!   [`tokens`], [`applications`], [`cards`] (cards, status history),
+//!   [`chips`] (chips bound to cards, personalisation and check jobs),
 //!   [`devices`], [`outbox`].
 //! - `testing` (feature `testing`): a fresh SQLite file and a fresh
 //!   PostgreSQL database per test.
@@ -33,6 +34,7 @@ pub mod applications;
 pub mod audit;
 pub mod branches;
 pub mod cards;
+pub mod chips;
 pub mod connection;
 pub mod devices;
 pub mod error;

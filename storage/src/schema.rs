@@ -164,6 +164,44 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    card_chips (card_id) {
+        card_id -> BigInt,
+        chip_id -> Text,
+        algorithm -> Text,
+        card_type -> Text,
+        spec_version -> Text,
+        institution -> Text,
+        issued_on -> Date,
+        expires_on -> Date,
+        chip_name -> Text,
+        substitutions -> Text,
+        personalised_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    chip_jobs (id) {
+        id -> BigInt,
+        kind -> Text,
+        card_id -> Nullable<BigInt>,
+        chip_id -> Nullable<Text>,
+        reader -> Text,
+        status -> Text,
+        phase -> Text,
+        apdus -> Integer,
+        attempts -> Integer,
+        result -> Nullable<Text>,
+        error -> Nullable<Text>,
+        actor -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        finished_at -> Nullable<Timestamp>,
+    }
+}
+
 diesel::joinable!(applications -> persons (person_id));
 diesel::joinable!(applications -> branches (branch_id));
 diesel::joinable!(cards -> persons (person_id));
@@ -171,6 +209,8 @@ diesel::joinable!(cards -> applications (application_id));
 diesel::joinable!(card_status_history -> cards (card_id));
 diesel::joinable!(operators -> branches (branch_id));
 diesel::joinable!(operator_sessions -> operators (operator_id));
+diesel::joinable!(card_chips -> cards (card_id));
+diesel::joinable!(chip_jobs -> cards (card_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     branches,
@@ -185,4 +225,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_log,
     audit_head,
     outbox,
+    card_chips,
+    chip_jobs,
 );

@@ -6,6 +6,7 @@
 mod accounts;
 mod audit_chain;
 mod cards;
+mod chips;
 mod persons;
 mod registry;
 mod store;

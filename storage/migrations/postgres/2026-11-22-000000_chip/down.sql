@@ -1,0 +1,2 @@
+DROP TABLE chip_jobs;
+DROP TABLE card_chips;

@@ -1,0 +1,822 @@
+//! Chips (芯片): the chip bound to a card at personalisation
+//! ([`CardChip`]) and every operation on a chip in a reader ([`ChipJob`]:
+//! personalisation, card check 验卡, PIN change, reset and unblock).
+//!
+//! A job is written `running` before the first APDU goes to the card, moves
+//! through phases (`observe`, `format`, `personalise`, `read-back` ...) as
+//! each completes, and ends `done`, `failed` (the card or the data refused:
+//! a person must look) or `interrupted` (the card left the reader or the
+//! hub stopped: it resumes when the same chip is presented again). The
+//! start and the end of every job append an audit entry in the same
+//! transaction; phase changes are progress only.
+//!
+//! Not here: the chip profile and the script (`cardhub_protocols::chip`),
+//! talking to readers (`cardhub_devices`), driving a job (`cardhub_actors`).
+
+use cardhub_protocols::crypto::Hsm;
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::prelude::*;
+use serde::Serialize;
+
+use crate::audit::{self, AuditEntry};
+use crate::connection::{DbConnection, write_tx};
+use crate::error::{StorageError, db, parse_column};
+use crate::schema::{card_chips, chip_jobs};
+use crate::{Actor, Store, utc_now};
+
+/// The cipher of a chip's keys.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChipAlgorithm {
+    /// SM4 (third-generation cards).
+    Sm4,
+    /// Two-key triple DES (older cards).
+    #[serde(rename = "3des")]
+    Tdes,
+}
+
+stable_names!(ChipAlgorithm, "chip algorithm", { Sm4 => "sm4", Tdes => "3des" });
+
+/// What a [`ChipJob`] does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChipJobKind {
+    /// 个人化: format the chip and write the holder's data.
+    Personalise,
+    /// 验卡: read the chip back and compare it with the database.
+    Check,
+    /// 修改密码: the holder changes the PIN.
+    PinChange,
+    /// 密码重置: the PIN is set anew without the old one.
+    PinReset,
+    /// 解锁: the PIN's retry counter is restored.
+    PinUnblock,
+}
+
+stable_names!(ChipJobKind, "chip job kind", {
+    Personalise => "personalise",
+    Check => "check",
+    PinChange => "pin-change",
+    PinReset => "pin-reset",
+    PinUnblock => "pin-unblock",
+});
+
+/// Where a [`ChipJob`] stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChipJobStatus {
+    /// APDUs are being exchanged.
+    Running,
+    /// The card left the reader (or the hub stopped) before the end; the job
+    /// resumes when the same chip is presented again.
+    Interrupted,
+    /// Finished; `result` says what was found.
+    Done,
+    /// Stopped for good; `error` says why and what to do.
+    Failed,
+}
+
+stable_names!(ChipJobStatus, "chip job status", {
+    Running => "running",
+    Interrupted => "interrupted",
+    Done => "done",
+    Failed => "failed",
+});
+
+/// The chip bound to a card.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct CardChip {
+    /// The card.
+    pub card_id: i64,
+    /// 卡识别码: the chip's card identification code (16 hex characters).
+    pub chip_id: String,
+    /// The cipher of its keys.
+    pub algorithm: ChipAlgorithm,
+    /// 卡类别 as written (one character).
+    pub card_type: String,
+    /// 规范版本 as written.
+    pub spec_version: String,
+    /// 初始化机构编号 as written, hex.
+    pub institution: String,
+    /// 发卡日期.
+    pub issued_on: NaiveDate,
+    /// 卡有效期.
+    pub expires_on: NaiveDate,
+    /// The name as written to the chip (after the centre's substitutions).
+    pub chip_name: String,
+    /// The substitutions applied to the name, `[{"from": "𠮷", "to": "吉"}]`.
+    pub substitutions: serde_json::Value,
+    /// When personalisation finished; `None` while it is under way.
+    pub personalised_at: Option<NaiveDateTime>,
+    /// When bound (UTC).
+    pub created_at: NaiveDateTime,
+    /// Last change (UTC).
+    pub updated_at: NaiveDateTime,
+}
+
+/// A chip to bind to a card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewCardChip {
+    /// The card.
+    pub card_id: i64,
+    /// 卡识别码.
+    pub chip_id: String,
+    /// The cipher of its keys.
+    pub algorithm: ChipAlgorithm,
+    /// 卡类别.
+    pub card_type: String,
+    /// 规范版本.
+    pub spec_version: String,
+    /// 初始化机构编号, hex.
+    pub institution: String,
+    /// 发卡日期.
+    pub issued_on: NaiveDate,
+    /// 卡有效期.
+    pub expires_on: NaiveDate,
+    /// The name as written to the chip.
+    pub chip_name: String,
+    /// The substitutions applied to the name.
+    pub substitutions: serde_json::Value,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = card_chips)]
+struct CardChipRow {
+    card_id: i64,
+    chip_id: String,
+    algorithm: String,
+    card_type: String,
+    spec_version: String,
+    institution: String,
+    issued_on: NaiveDate,
+    expires_on: NaiveDate,
+    chip_name: String,
+    substitutions: String,
+    personalised_at: Option<NaiveDateTime>,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+}
+
+impl TryFrom<CardChipRow> for CardChip {
+    type Error = StorageError;
+
+    fn try_from(row: CardChipRow) -> Result<Self, StorageError> {
+        Ok(CardChip {
+            card_id: row.card_id,
+            chip_id: row.chip_id,
+            algorithm: parse_column("card_chips.algorithm", &row.algorithm)?,
+            card_type: row.card_type,
+            spec_version: row.spec_version,
+            institution: row.institution,
+            issued_on: row.issued_on,
+            expires_on: row.expires_on,
+            chip_name: row.chip_name,
+            substitutions: parse_json("card_chips.substitutions", &row.substitutions)?,
+            personalised_at: row.personalised_at,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+        })
+    }
+}
+
+fn parse_json(column: &'static str, text: &str) -> Result<serde_json::Value, StorageError> {
+    serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
+        column,
+        value: text.chars().take(80).collect(),
+        reason: e.to_string(),
+    })
+}
+
+/// The chip bound to `card_id`, if any.
+pub fn chip_of_card(
+    conn: &mut DbConnection,
+    card_id: i64,
+) -> Result<Option<CardChip>, StorageError> {
+    card_chips::table
+        .find(card_id)
+        .select(CardChipRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db("read a card's chip"))?
+        .map(CardChip::try_from)
+        .transpose()
+}
+
+/// The binding of the chip with this card identification code, if any.
+pub fn find_chip(conn: &mut DbConnection, chip_id: &str) -> Result<Option<CardChip>, StorageError> {
+    card_chips::table
+        .filter(card_chips::chip_id.eq(chip_id))
+        .select(CardChipRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db("find a chip"))?
+        .map(CardChip::try_from)
+        .transpose()
+}
+
+/// Binds a chip to a card before its personalisation starts. Binding the
+/// same chip to the same card again returns the existing binding (a resumed
+/// personalisation). A card already bound to another chip, or a chip bound
+/// to another card, is a [`StorageError::Conflict`]: a chip belongs to one
+/// card for life, and a spoilt chip is wasted, not reused. Audited as
+/// `chip.bind`.
+pub fn bind_chip(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    new: &NewCardChip,
+    actor: &Actor,
+) -> Result<CardChip, StorageError> {
+    write_tx(conn, |conn| {
+        crate::cards::get_card(conn, new.card_id)?;
+        if let Some(existing) = chip_of_card(conn, new.card_id)? {
+            if existing.chip_id == new.chip_id {
+                return Ok(existing);
+            }
+            return Err(StorageError::Conflict {
+                what: format!(
+                    "card {} is already bound to chip {}; register that chip as waste before personalising another one for this card",
+                    new.card_id, existing.chip_id
+                ),
+            });
+        }
+        if let Some(other) = find_chip(conn, &new.chip_id)? {
+            return Err(StorageError::Conflict {
+                what: format!(
+                    "chip {} already belongs to card {}; use a blank chip",
+                    new.chip_id, other.card_id
+                ),
+            });
+        }
+        let now = utc_now();
+        diesel::insert_into(card_chips::table)
+            .values((
+                card_chips::card_id.eq(new.card_id),
+                card_chips::chip_id.eq(&new.chip_id),
+                card_chips::algorithm.eq(new.algorithm.as_str()),
+                card_chips::card_type.eq(&new.card_type),
+                card_chips::spec_version.eq(&new.spec_version),
+                card_chips::institution.eq(&new.institution),
+                card_chips::issued_on.eq(new.issued_on),
+                card_chips::expires_on.eq(new.expires_on),
+                card_chips::chip_name.eq(&new.chip_name),
+                card_chips::substitutions.eq(new.substitutions.to_string()),
+                card_chips::created_at.eq(now),
+                card_chips::updated_at.eq(now),
+            ))
+            .execute(conn)
+            .map_err(db("bind a chip to a card"))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                "chip.bind",
+                format!("card:{}", new.card_id),
+                serde_json::json!({
+                    "chip_id": new.chip_id,
+                    "algorithm": new.algorithm.as_str(),
+                    "substitutions": new.substitutions,
+                }),
+            ),
+        )?;
+        chip_of_card(conn, new.card_id)?.ok_or(StorageError::NotFound {
+            what: "card chip",
+            key: new.card_id.to_string(),
+        })
+    })
+}
+
+/// Records that personalisation of the card's chip finished.
+pub fn mark_personalised(conn: &mut DbConnection, card_id: i64) -> Result<(), StorageError> {
+    let now = utc_now();
+    let n = diesel::update(card_chips::table.find(card_id))
+        .set((
+            card_chips::personalised_at.eq(Some(now)),
+            card_chips::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(db("mark a chip personalised"))?;
+    if n == 0 {
+        return Err(StorageError::NotFound {
+            what: "card chip",
+            key: card_id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// One operation on a chip in a reader.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ChipJob {
+    /// Row id.
+    pub id: i64,
+    /// What it does.
+    pub kind: ChipJobKind,
+    /// The card, when known.
+    pub card_id: Option<i64>,
+    /// The chip's card identification code, once read.
+    pub chip_id: Option<String>,
+    /// The reader it ran (or last ran) in.
+    pub reader: String,
+    /// Where it stands.
+    pub status: ChipJobStatus,
+    /// The last phase reached (`observe`, `format`, `personalise`, ...).
+    pub phase: String,
+    /// APDUs exchanged so far, over all attempts.
+    pub apdus: i32,
+    /// How many times it was started (1 + resumptions).
+    pub attempts: i32,
+    /// What was found (mismatches of a check, the retry counter of a PIN
+    /// operation ...).
+    pub result: Option<serde_json::Value>,
+    /// Why it failed or was interrupted.
+    pub error: Option<String>,
+    /// Who started it.
+    pub actor: String,
+    /// When created (UTC).
+    pub created_at: NaiveDateTime,
+    /// Last change (UTC).
+    pub updated_at: NaiveDateTime,
+    /// When it ended `done` or `failed`.
+    pub finished_at: Option<NaiveDateTime>,
+}
+
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = chip_jobs)]
+struct ChipJobRow {
+    id: i64,
+    kind: String,
+    card_id: Option<i64>,
+    chip_id: Option<String>,
+    reader: String,
+    status: String,
+    phase: String,
+    apdus: i32,
+    attempts: i32,
+    result: Option<String>,
+    error: Option<String>,
+    actor: String,
+    created_at: NaiveDateTime,
+    updated_at: NaiveDateTime,
+    finished_at: Option<NaiveDateTime>,
+}
+
+impl TryFrom<ChipJobRow> for ChipJob {
+    type Error = StorageError;
+
+    fn try_from(row: ChipJobRow) -> Result<Self, StorageError> {
+        Ok(ChipJob {
+            id: row.id,
+            kind: parse_column("chip_jobs.kind", &row.kind)?,
+            card_id: row.card_id,
+            chip_id: row.chip_id,
+            reader: row.reader,
+            status: parse_column("chip_jobs.status", &row.status)?,
+            phase: row.phase,
+            apdus: row.apdus,
+            attempts: row.attempts,
+            result: row
+                .result
+                .as_deref()
+                .map(|r| parse_json("chip_jobs.result", r))
+                .transpose()?,
+            error: row.error,
+            actor: row.actor,
+            created_at: row.created_at,
+            updated_at: row.updated_at,
+            finished_at: row.finished_at,
+        })
+    }
+}
+
+/// The job with this id.
+pub fn get_job(conn: &mut DbConnection, id: i64) -> Result<ChipJob, StorageError> {
+    chip_jobs::table
+        .find(id)
+        .select(ChipJobRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db("read a chip job"))?
+        .ok_or(StorageError::NotFound {
+            what: "chip job",
+            key: id.to_string(),
+        })
+        .and_then(ChipJob::try_from)
+}
+
+/// A card's jobs, oldest first.
+pub fn jobs_of_card(conn: &mut DbConnection, card_id: i64) -> Result<Vec<ChipJob>, StorageError> {
+    chip_jobs::table
+        .filter(chip_jobs::card_id.eq(card_id))
+        .order(chip_jobs::id.asc())
+        .select(ChipJobRow::as_select())
+        .load(conn)
+        .map_err(db("read a card's chip jobs"))?
+        .into_iter()
+        .map(ChipJob::try_from)
+        .collect()
+}
+
+/// The most recent jobs, newest first.
+pub fn recent_jobs(conn: &mut DbConnection, limit: i64) -> Result<Vec<ChipJob>, StorageError> {
+    chip_jobs::table
+        .order(chip_jobs::id.desc())
+        .limit(limit.clamp(1, 1000))
+        .select(ChipJobRow::as_select())
+        .load(conn)
+        .map_err(db("list chip jobs"))?
+        .into_iter()
+        .map(ChipJob::try_from)
+        .collect()
+}
+
+/// The interrupted personalisation of the chip with this card
+/// identification code, if one waits to be resumed.
+pub fn interrupted_personalisation(
+    conn: &mut DbConnection,
+    chip_id: &str,
+) -> Result<Option<ChipJob>, StorageError> {
+    chip_jobs::table
+        .filter(chip_jobs::chip_id.eq(chip_id))
+        .filter(chip_jobs::kind.eq(ChipJobKind::Personalise.as_str()))
+        .filter(chip_jobs::status.eq(ChipJobStatus::Interrupted.as_str()))
+        .order(chip_jobs::id.desc())
+        .select(ChipJobRow::as_select())
+        .first(conn)
+        .optional()
+        .map_err(db("find an interrupted personalisation"))?
+        .map(ChipJob::try_from)
+        .transpose()
+}
+
+/// Starts a job (`running`, phase `start`). Audited as `chip.<kind>.start`.
+pub fn start_job(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    kind: ChipJobKind,
+    card_id: Option<i64>,
+    reader: &str,
+    actor: &Actor,
+) -> Result<ChipJob, StorageError> {
+    write_tx(conn, |conn| {
+        if let Some(card_id) = card_id {
+            crate::cards::get_card(conn, card_id)?;
+        }
+        let now = utc_now();
+        let id: i64 = diesel::insert_into(chip_jobs::table)
+            .values((
+                chip_jobs::kind.eq(kind.as_str()),
+                chip_jobs::card_id.eq(card_id),
+                chip_jobs::reader.eq(reader),
+                chip_jobs::status.eq(ChipJobStatus::Running.as_str()),
+                chip_jobs::phase.eq("start"),
+                chip_jobs::actor.eq(&actor.name),
+                chip_jobs::created_at.eq(now),
+                chip_jobs::updated_at.eq(now),
+            ))
+            .returning(chip_jobs::id)
+            .get_result(conn)
+            .map_err(db("start a chip job"))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                format!("chip.{kind}.start"),
+                job_subject(id),
+                serde_json::json!({ "card_id": card_id, "reader": reader }),
+            ),
+        )?;
+        get_job(conn, id)
+    })
+}
+
+/// Takes an `interrupted` job up again in `reader` (`running`, one more
+/// attempt). Audited as `chip.<kind>.resume`. A job in any other status is
+/// a [`StorageError::Conflict`].
+pub fn resume_job(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    id: i64,
+    reader: &str,
+    actor: &Actor,
+) -> Result<ChipJob, StorageError> {
+    write_tx(conn, |conn| {
+        let job = get_job(conn, id)?;
+        if job.status != ChipJobStatus::Interrupted {
+            return Err(StorageError::Conflict {
+                what: format!(
+                    "chip job {id} is {}, not interrupted: only an interrupted job resumes",
+                    job.status
+                ),
+            });
+        }
+        diesel::update(chip_jobs::table.find(id))
+            .set((
+                chip_jobs::status.eq(ChipJobStatus::Running.as_str()),
+                chip_jobs::reader.eq(reader),
+                chip_jobs::attempts.eq(job.attempts + 1),
+                chip_jobs::error.eq(None::<String>),
+                chip_jobs::updated_at.eq(utc_now()),
+            ))
+            .execute(conn)
+            .map_err(db("resume a chip job"))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                format!("chip.{}.resume", job.kind),
+                job_subject(id),
+                serde_json::json!({
+                    "reader": reader,
+                    "attempt": job.attempts + 1,
+                    "from_phase": job.phase,
+                }),
+            ),
+        )?;
+        get_job(conn, id)
+    })
+}
+
+/// Records progress: the phase reached, the chip once known, and the APDU
+/// count so far. Not audited (the start and the end are).
+pub fn record_phase(
+    conn: &mut DbConnection,
+    id: i64,
+    phase: &str,
+    chip_id: Option<&str>,
+    apdus: i32,
+) -> Result<(), StorageError> {
+    let now = utc_now();
+    let target = chip_jobs::table.find(id);
+    let n = match chip_id {
+        Some(chip) => diesel::update(target)
+            .set((
+                chip_jobs::phase.eq(phase),
+                chip_jobs::chip_id.eq(chip),
+                chip_jobs::apdus.eq(apdus),
+                chip_jobs::updated_at.eq(now),
+            ))
+            .execute(conn),
+        None => diesel::update(target)
+            .set((
+                chip_jobs::phase.eq(phase),
+                chip_jobs::apdus.eq(apdus),
+                chip_jobs::updated_at.eq(now),
+            ))
+            .execute(conn),
+    }
+    .map_err(db("record a chip job's progress"))?;
+    if n == 0 {
+        return Err(StorageError::NotFound {
+            what: "chip job",
+            key: id.to_string(),
+        });
+    }
+    Ok(())
+}
+
+/// How a job ended (or paused).
+#[derive(Clone, Debug, PartialEq)]
+pub struct JobOutcome {
+    /// `Done`, `Failed` or `Interrupted`.
+    pub status: ChipJobStatus,
+    /// What was found.
+    pub result: Option<serde_json::Value>,
+    /// Why it failed or was interrupted.
+    pub error: Option<String>,
+    /// APDUs exchanged so far, over all attempts.
+    pub apdus: i32,
+}
+
+/// Ends (or pauses, with `Interrupted`) a running job. Audited as
+/// `chip.<kind>.<status>` with the result and error. A job that is not
+/// running is a [`StorageError::Conflict`]. `Running` is not an outcome and
+/// is refused as [`StorageError::Invalid`].
+pub fn finish_job(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    id: i64,
+    outcome: &JobOutcome,
+    actor: &Actor,
+) -> Result<ChipJob, StorageError> {
+    if outcome.status == ChipJobStatus::Running {
+        return Err(StorageError::Invalid {
+            what: "chip job outcome",
+            reason: "`running` is not an outcome: use done, failed or interrupted".to_owned(),
+        });
+    }
+    write_tx(conn, |conn| {
+        let job = get_job(conn, id)?;
+        if job.status != ChipJobStatus::Running {
+            return Err(StorageError::Conflict {
+                what: format!("chip job {id} is already {}", job.status),
+            });
+        }
+        let now = utc_now();
+        let finished = (outcome.status != ChipJobStatus::Interrupted).then_some(now);
+        diesel::update(chip_jobs::table.find(id))
+            .set((
+                chip_jobs::status.eq(outcome.status.as_str()),
+                chip_jobs::result.eq(outcome.result.as_ref().map(|r| r.to_string())),
+                chip_jobs::error.eq(outcome.error.as_deref()),
+                chip_jobs::apdus.eq(outcome.apdus),
+                chip_jobs::updated_at.eq(now),
+                chip_jobs::finished_at.eq(finished),
+            ))
+            .execute(conn)
+            .map_err(db("finish a chip job"))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                format!("chip.{}.{}", job.kind, outcome.status),
+                job_subject(id),
+                serde_json::json!({
+                    "card_id": job.card_id,
+                    "chip_id": job.chip_id,
+                    "reader": job.reader,
+                    "phase": job.phase,
+                    "apdus": outcome.apdus,
+                    "result": outcome.result,
+                    "error": outcome.error,
+                }),
+            ),
+        )?;
+        get_job(conn, id)
+    })
+}
+
+/// Marks every `running` job `interrupted` (at start-up: the hub stopped
+/// while they ran). Returns how many. Each is audited as
+/// `chip.<kind>.interrupted`.
+pub fn interrupt_running_jobs(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    reason: &str,
+    actor: &Actor,
+) -> Result<usize, StorageError> {
+    let running: Vec<i64> = chip_jobs::table
+        .filter(chip_jobs::status.eq(ChipJobStatus::Running.as_str()))
+        .select(chip_jobs::id)
+        .load(conn)
+        .map_err(db("list running chip jobs"))?;
+    for id in &running {
+        let apdus = get_job(conn, *id)?.apdus;
+        finish_job(
+            conn,
+            hsm,
+            *id,
+            &JobOutcome {
+                status: ChipJobStatus::Interrupted,
+                result: None,
+                error: Some(reason.to_owned()),
+                apdus,
+            },
+            actor,
+        )?;
+    }
+    Ok(running.len())
+}
+
+fn job_subject(id: i64) -> String {
+    format!("chip-job:{id}")
+}
+
+impl Store {
+    /// [`chip_of_card`] on the blocking pool.
+    pub async fn chip_of_card(&self, card_id: i64) -> Result<Option<CardChip>, StorageError> {
+        self.run("chips.of_card", move |conn| chip_of_card(conn, card_id))
+            .await
+    }
+
+    /// [`find_chip`] on the blocking pool.
+    pub async fn find_chip(&self, chip_id: String) -> Result<Option<CardChip>, StorageError> {
+        self.run("chips.find", move |conn| find_chip(conn, &chip_id))
+            .await
+    }
+
+    /// [`bind_chip`] on the blocking pool.
+    pub async fn bind_chip(
+        &self,
+        new: NewCardChip,
+        actor: Actor,
+    ) -> Result<CardChip, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("chips.bind", move |conn| {
+            bind_chip(conn, hsm.as_ref(), &new, &actor)
+        })
+        .await
+    }
+
+    /// [`mark_personalised`] on the blocking pool.
+    pub async fn mark_chip_personalised(&self, card_id: i64) -> Result<(), StorageError> {
+        self.run("chips.personalised", move |conn| {
+            mark_personalised(conn, card_id)
+        })
+        .await
+    }
+
+    /// [`get_job`] on the blocking pool.
+    pub async fn get_chip_job(&self, id: i64) -> Result<ChipJob, StorageError> {
+        self.run("chips.get_job", move |conn| get_job(conn, id))
+            .await
+    }
+
+    /// [`jobs_of_card`] on the blocking pool.
+    pub async fn chip_jobs_of_card(&self, card_id: i64) -> Result<Vec<ChipJob>, StorageError> {
+        self.run("chips.jobs_of_card", move |conn| {
+            jobs_of_card(conn, card_id)
+        })
+        .await
+    }
+
+    /// [`recent_jobs`] on the blocking pool.
+    pub async fn recent_chip_jobs(&self, limit: i64) -> Result<Vec<ChipJob>, StorageError> {
+        self.run("chips.recent_jobs", move |conn| recent_jobs(conn, limit))
+            .await
+    }
+
+    /// [`interrupted_personalisation`] on the blocking pool.
+    pub async fn interrupted_personalisation(
+        &self,
+        chip_id: String,
+    ) -> Result<Option<ChipJob>, StorageError> {
+        self.run("chips.interrupted", move |conn| {
+            interrupted_personalisation(conn, &chip_id)
+        })
+        .await
+    }
+
+    /// [`start_job`] on the blocking pool.
+    pub async fn start_chip_job(
+        &self,
+        kind: ChipJobKind,
+        card_id: Option<i64>,
+        reader: String,
+        actor: Actor,
+    ) -> Result<ChipJob, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("chips.start_job", move |conn| {
+            start_job(conn, hsm.as_ref(), kind, card_id, &reader, &actor)
+        })
+        .await
+    }
+
+    /// [`resume_job`] on the blocking pool.
+    pub async fn resume_chip_job(
+        &self,
+        id: i64,
+        reader: String,
+        actor: Actor,
+    ) -> Result<ChipJob, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("chips.resume_job", move |conn| {
+            resume_job(conn, hsm.as_ref(), id, &reader, &actor)
+        })
+        .await
+    }
+
+    /// [`record_phase`] on the blocking pool.
+    pub async fn record_chip_phase(
+        &self,
+        id: i64,
+        phase: &'static str,
+        chip_id: Option<String>,
+        apdus: i32,
+    ) -> Result<(), StorageError> {
+        self.run("chips.record_phase", move |conn| {
+            record_phase(conn, id, phase, chip_id.as_deref(), apdus)
+        })
+        .await
+    }
+
+    /// [`finish_job`] on the blocking pool.
+    pub async fn finish_chip_job(
+        &self,
+        id: i64,
+        outcome: JobOutcome,
+        actor: Actor,
+    ) -> Result<ChipJob, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("chips.finish_job", move |conn| {
+            finish_job(conn, hsm.as_ref(), id, &outcome, &actor)
+        })
+        .await
+    }
+
+    /// [`interrupt_running_jobs`] on the blocking pool.
+    pub async fn interrupt_running_chip_jobs(
+        &self,
+        reason: String,
+        actor: Actor,
+    ) -> Result<usize, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("chips.interrupt_running", move |conn| {
+            interrupt_running_jobs(conn, hsm.as_ref(), &reason, &actor)
+        })
+        .await
+    }
+}

@@ -1,0 +1,238 @@
+//! Chips bound to cards and the jobs that personalise and check them.
+
+use cardhub_protocols::crypto::Hsm;
+use cardhub_storage::applications::{self, ApplicationKind, NewApplication};
+use cardhub_storage::chips::{
+    self, ChipAlgorithm, ChipJobKind, ChipJobStatus, JobOutcome, NewCardChip,
+};
+use cardhub_storage::{StorageError, audit, persons};
+use serde_json::json;
+
+use super::*;
+
+fn new_card(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    person: &NewPerson,
+) -> Result<i64, StorageError> {
+    let person_id = persons::create(conn, hsm, person, &admin())?;
+    let (_, card) = applications::create_application(
+        conn,
+        hsm,
+        &NewApplication {
+            person_id,
+            kind: ApplicationKind::FirstIssue,
+            branch_id: None,
+        },
+        &admin(),
+    )?;
+    Ok(card.id)
+}
+
+fn chip(card_id: i64, chip_id: &str) -> NewCardChip {
+    NewCardChip {
+        card_id,
+        chip_id: chip_id.to_owned(),
+        algorithm: ChipAlgorithm::Sm4,
+        card_type: "1".to_owned(),
+        spec_version: "3.00".to_owned(),
+        institution: "310000000000000000000000".to_owned(),
+        issued_on: NaiveDate::from_ymd_opt(2026, 11, 22).expect("date"),
+        expires_on: NaiveDate::from_ymd_opt(2036, 11, 22).expect("date"),
+        chip_name: "吉张三".to_owned(),
+        substitutions: json!([{"from": "𠀀", "to": "吉"}]),
+    }
+}
+
+#[test]
+fn a_chip_belongs_to_one_card_and_a_card_to_one_chip() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        with_conn(store, |conn| {
+            let first = new_card(conn, hsm.as_ref(), &resident())?;
+            let second = new_card(conn, hsm.as_ref(), &foreigner())?;
+            let bound = chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chip(first, "31000086F1A2B3C4"),
+                &admin(),
+            )?;
+            assert_eq!(bound.chip_id, "31000086F1A2B3C4");
+            assert_eq!(bound.substitutions, json!([{"from": "𠀀", "to": "吉"}]));
+            assert_eq!(bound.personalised_at, None);
+            // The same binding again is the resumed personalisation.
+            let again = chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chip(first, "31000086F1A2B3C4"),
+                &admin(),
+            )?;
+            assert_eq!(again, bound);
+            let other_chip = chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chip(first, "31000086F1A2B3C5"),
+                &admin(),
+            );
+            assert!(
+                matches!(&other_chip, Err(StorageError::Conflict { what }) if what.contains("register that chip as waste")),
+                "{other_chip:?}"
+            );
+            let other_card = chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chip(second, "31000086F1A2B3C4"),
+                &admin(),
+            );
+            assert!(
+                matches!(&other_card, Err(StorageError::Conflict { what }) if what.contains(&format!("belongs to card {first}"))),
+                "{other_card:?}"
+            );
+            chips::mark_personalised(conn, first)?;
+            let found = chips::find_chip(conn, "31000086F1A2B3C4")?.expect("bound");
+            assert!(found.personalised_at.is_some());
+            assert_eq!(chips::chip_of_card(conn, second)?, None);
+            Ok(())
+        });
+    });
+}
+
+#[test]
+fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        with_conn(store, |conn| {
+            let card = new_card(conn, hsm.as_ref(), &resident())?;
+            let job = chips::start_job(
+                conn,
+                hsm.as_ref(),
+                ChipJobKind::Personalise,
+                Some(card),
+                "vpcd 0",
+                &admin(),
+            )?;
+            assert_eq!(
+                (job.status, job.phase.as_str(), job.attempts),
+                (ChipJobStatus::Running, "start", 1)
+            );
+            chips::record_phase(conn, job.id, "format", Some("31000086F1A2B3C4"), 12)?;
+            let paused = chips::finish_job(
+                conn,
+                hsm.as_ref(),
+                job.id,
+                &JobOutcome {
+                    status: ChipJobStatus::Interrupted,
+                    result: None,
+                    error: Some("card removed from reader vpcd 0".to_owned()),
+                    apdus: 13,
+                },
+                &admin(),
+            )?;
+            assert_eq!(
+                paused.finished_at, None,
+                "an interrupted job is not finished"
+            );
+            let waiting =
+                chips::interrupted_personalisation(conn, "31000086F1A2B3C4")?.expect("waits");
+            assert_eq!(waiting.id, job.id);
+            assert_eq!(waiting.phase, "format");
+
+            // Finishing twice or resuming a running job is refused.
+            let resumed = chips::resume_job(conn, hsm.as_ref(), job.id, "vpcd 1", &admin())?;
+            assert_eq!(
+                (resumed.status, resumed.attempts, resumed.reader.as_str()),
+                (ChipJobStatus::Running, 2, "vpcd 1")
+            );
+            assert!(matches!(
+                chips::resume_job(conn, hsm.as_ref(), job.id, "vpcd 1", &admin()),
+                Err(StorageError::Conflict { .. })
+            ));
+            let done = chips::finish_job(
+                conn,
+                hsm.as_ref(),
+                job.id,
+                &JobOutcome {
+                    status: ChipJobStatus::Done,
+                    result: Some(json!({"records_written": 14})),
+                    error: None,
+                    apdus: 40,
+                },
+                &admin(),
+            )?;
+            assert!(done.finished_at.is_some());
+            assert_eq!(done.result, Some(json!({"records_written": 14})));
+            assert!(matches!(
+                chips::finish_job(
+                    conn,
+                    hsm.as_ref(),
+                    job.id,
+                    &JobOutcome {
+                        status: ChipJobStatus::Failed,
+                        result: None,
+                        error: None,
+                        apdus: 40
+                    },
+                    &admin()
+                ),
+                Err(StorageError::Conflict { .. })
+            ));
+            assert_eq!(
+                chips::interrupted_personalisation(conn, "31000086F1A2B3C4")?,
+                None
+            );
+
+            let actions: Vec<String> = audit::list(conn, 0, 100)?
+                .into_iter()
+                .map(|r| r.action)
+                .filter(|a| a.starts_with("chip."))
+                .collect();
+            assert_eq!(
+                actions,
+                [
+                    "chip.personalise.start",
+                    "chip.personalise.interrupted",
+                    "chip.personalise.resume",
+                    "chip.personalise.done"
+                ]
+            );
+            assert!(audit::verify(conn, hsm.as_ref())?.is_intact());
+            Ok(())
+        });
+    });
+}
+
+#[test]
+fn jobs_left_running_by_a_stopped_hub_become_interrupted() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        with_conn(store, |conn| {
+            let card = new_card(conn, hsm.as_ref(), &resident())?;
+            let a = chips::start_job(
+                conn,
+                hsm.as_ref(),
+                ChipJobKind::Personalise,
+                Some(card),
+                "r0",
+                &admin(),
+            )?;
+            let b = chips::start_job(
+                conn,
+                hsm.as_ref(),
+                ChipJobKind::Check,
+                Some(card),
+                "r1",
+                &admin(),
+            )?;
+            let n = chips::interrupt_running_jobs(conn, hsm.as_ref(), "the hub stopped", &admin())?;
+            assert_eq!(n, 2);
+            for id in [a.id, b.id] {
+                let job = chips::get_job(conn, id)?;
+                assert_eq!(job.status, ChipJobStatus::Interrupted);
+                assert_eq!(job.error.as_deref(), Some("the hub stopped"));
+            }
+            assert_eq!(chips::jobs_of_card(conn, card)?.len(), 2);
+            assert_eq!(chips::recent_jobs(conn, 1)?[0].id, b.id);
+            Ok(())
+        });
+    });
+}
