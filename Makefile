@@ -14,6 +14,7 @@ run: packages-run
 
 test: packages-test
 	$(CARGO) build -p cardhub-web --bin cardhub
+	scripts/pcsc-rig.sh start
 	$(CARGO) test --workspace --all-targets
 
 build: packages-run

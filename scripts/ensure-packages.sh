@@ -11,6 +11,10 @@ what=${1:-run}
 # Building: a C toolchain for the bundled SQLite, libpq for diesel's
 # PostgreSQL backend, pkg-config to find it.
 packages=(build-essential pkg-config libpq-dev ca-certificates)
+# Card readers: libpcsclite-dev to build the PC/SC driver, pcscd to talk to
+# readers, vsmartcard-vpcd for the virtual readers of the test rig
+# (scripts/pcsc-rig.sh) and of a hub run against simulated cards.
+packages+=(libpcsclite-dev pcscd vsmartcard-vpcd)
 # Testing also needs the openssl program (SM2/SM3/SM4 interoperability
 # tests and the crypto benchmark's reference figures).
 if [ "$what" = test ]; then
@@ -36,7 +40,7 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if ! command -v cargo >/dev/null 2>&1; then
-  echo "cardhub: cargo (Rust 1.88 or newer) is not on PATH." >&2
+  echo "cardhub: cargo (Rust 1.89 or newer) is not on PATH." >&2
   echo "Install the Rust toolchain with rustup, then run this command again." >&2
   exit 1
 fi

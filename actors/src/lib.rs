@@ -19,6 +19,9 @@
 //! # Layout
 //! - [`supervision`]: the generic machinery (specs, supervisors, back-off,
 //!   intensity, status, events). Knows nothing of cardhub's domain.
+//! - [`chip`]: card readers, personalisation, the card check and PIN
+//!   operations (a reader manager and one actor per reader, in the device
+//!   supervisor).
 //! - [`hub`]: cardhub's tree; the `cardhub` binary (in `web/`) calls
 //!   [`Hub::start`], serves [`HubHandle::status`] on `/healthz`, and calls
 //!   [`HubHandle::shutdown`] on exit.
@@ -26,6 +29,7 @@
 //! Not here: wire protocols (`cardhub-protocols`), drivers
 //! (`cardhub-devices`), persistence (`cardhub-storage`), HTTP (`cardhub-web`).
 
+pub mod chip;
 pub mod hub;
 pub mod supervision;
 

@@ -4,6 +4,10 @@
 //! from a test with byte literals alone.
 //!
 //! # Layout
+//! - [`apdu`]: smart-card command and response APDUs, status words,
+//!   BER-TLV, and the GET RESPONSE / wrong-Le exchange.
+//! - [`chip`]: the social security card chip profile: constants, secure
+//!   messaging, records, personalisation scripts and the card check.
 //! - [`crypto`]: SM2, SM3, HMAC-SM3, SM4 modes and MACs, key diversification,
 //!   and the [`crypto::Hsm`] trait behind which all key material lives.
 //! - [`identity`]: resident ID and permanent-residence ID numbers, the
@@ -16,7 +20,9 @@
 //! `cardhub-storage` persists what they produce, `cardhub-simulators` speaks
 //! them from the far side of a wire.
 
+pub mod apdu;
 pub mod card_status;
+pub mod chip;
 pub mod crypto;
 pub mod identity;
 pub mod roles;

@@ -2,6 +2,13 @@
 //! far side of a real transport (TCP, pseudo-terminal, vpcd) and speaks the
 //! real wire protocol; none shares memory with the hub it serves.
 //!
-//! Nothing is here yet: the first simulator (the social security card behind
-//! vpcd) arrives with the chip work. Simulators depend on `cardhub-protocols`
-//! only.
+//! # Layout
+//! - [`card`]: the social security card (社会保障卡) behind vsmartcard's
+//!   vpcd: a card operating system implementing docs/chip-profile.md, its
+//!   persistent memory, faults on demand and a control channel for tests.
+//!
+//! Simulators depend on `cardhub-protocols` only: the byte constants, APDU
+//! parsing and MAC computations they use are the hub's own, so a simulator
+//! never disagrees with the hub about the profile by accident.
+
+pub mod card;

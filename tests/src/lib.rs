@@ -19,6 +19,10 @@ use serde_json::Value;
 /// migrations and hashes the development admin password.
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The configuration file [`HubProcess::start_in`] passes to the hub when
+/// the test wrote one into the hub's directory.
+pub const CONFIG_FILE: &str = "cardhub.toml";
+
 /// How long a stopping hub gets before the test calls it hung.
 const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
@@ -66,13 +70,18 @@ impl HubProcess {
         HubProcess::start_in(dir, env)
     }
 
-    /// Starts a hub in a given directory (to restart on the same data).
+    /// Starts a hub in a given directory (to restart on the same data). A
+    /// `cardhub.toml` in that directory is passed as `--config`.
     pub fn start_in(dir: tempfile::TempDir, env: &[(&str, &str)]) -> HubProcess {
         let env: Vec<(String, String)> = env
             .iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
-        let mut child = hub_command(dir.path(), &env)
+        let mut command = hub_command(dir.path(), &env);
+        if dir.path().join(CONFIG_FILE).exists() {
+            command.args(["--config", CONFIG_FILE]);
+        }
+        let mut child = command
             .arg("serve")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -118,6 +127,23 @@ impl HubProcess {
             stdout_lines: lines,
             env,
         }
+    }
+
+    /// Opens the hub's own database with the hub's own key file, as a
+    /// second process would (the hub keeps running).
+    pub fn open_store(&self) -> cardhub_storage::Store {
+        use cardhub_protocols::crypto::{KeyFile, SoftHsm};
+        let keys = std::fs::read_to_string(self.path("data/dev-keys.toml"))
+            .expect("the hub wrote its key file");
+        let hsm = SoftHsm::from_key_file(&KeyFile::parse(&keys).expect("a valid key file"))
+            .expect("keys load");
+        let url = format!("sqlite://{}", self.path("data/cardhub.db").display());
+        cardhub_storage::Store::open(
+            &url,
+            std::sync::Arc::new(hsm),
+            cardhub_storage::StoreOptions::default(),
+        )
+        .expect("the hub's database opens")
     }
 
     /// A path inside the hub's directory.
@@ -318,5 +344,93 @@ fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Repl
         status,
         text,
         content_type,
+    }
+}
+
+/// A simulated social security card in its own process (`cardhub sim
+/// card`), connected to one vpcd reader of the pcscd test rig, with its
+/// control channel.
+pub struct SimCardProcess {
+    child: Child,
+    /// The card's control channel (insert, remove, faults, state).
+    pub control: cardhub_simulators::card::control::CardControl,
+    /// Its memory file.
+    pub card_file: PathBuf,
+}
+
+impl SimCardProcess {
+    /// Starts a card for the vpcd port `port`, blank with card
+    /// identification code `card_id` (its transport key from the hub's
+    /// development key file) unless `card_file` already holds a card.
+    pub fn start(port: u16, card_file: &Path, card_id: &str, key_file: &Path) -> SimCardProcess {
+        let mut child = Command::new(cardhub_bin())
+            .args(["sim", "card", "--vpcd"])
+            .arg(format!("127.0.0.1:{port}"))
+            .arg("--card-file")
+            .arg(card_file)
+            .args(["--blank", card_id, "--key-file"])
+            .arg(key_file)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("cardhub sim card starts");
+        let stdout = child.stdout.take().expect("stdout is piped");
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let line = rx
+            .recv_timeout(START_TIMEOUT)
+            .unwrap_or_else(|_| panic!("the simulated card printed no control address"));
+        let addr = line
+            .strip_prefix("cardsim control on ")
+            .unwrap_or_else(|| panic!("unexpected first line from the simulated card: {line}"))
+            .trim()
+            .parse()
+            .expect("a socket address");
+        std::thread::spawn(move || while rx.recv().is_ok() {});
+        let control = cardhub_simulators::card::control::CardControl::connect(addr)
+            .expect("the control channel answers");
+        SimCardProcess {
+            child,
+            control,
+            card_file: card_file.to_owned(),
+        }
+    }
+
+    /// Waits until vpcd has taken the card (it is "in the reader").
+    pub fn wait_inserted(&mut self) {
+        if let Err(e) = self.control.wait_connected(true, Duration::from_secs(30)) {
+            panic!("vpcd never took the simulated card: {e}");
+        }
+    }
+
+    /// Stops the process (its memory is already on disk).
+    pub fn stop(mut self) {
+        let _ = self.control.shutdown();
+        let deadline = Instant::now() + STOP_TIMEOUT;
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for SimCardProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
     }
 }

@@ -3,27 +3,13 @@
 //! audit chain catching an edited entry through `cardhub audit verify`, and
 //! the hub on PostgreSQL.
 
-use std::sync::Arc;
-
-use cardhub_protocols::crypto::{KeyFile, SoftHsm};
 use cardhub_protocols::roles::Role;
 use cardhub_storage::applications::{ApplicationKind, NewApplication};
 use cardhub_storage::persons::{NewPerson, Sex};
-use cardhub_storage::{Actor, Store, StoreOptions, applications, persons};
+use cardhub_storage::{Actor, Store, applications, persons};
 use cardhub_tests::HubProcess;
 use diesel::RunQueryDsl;
 use serde_json::json;
-
-/// Opens the hub's own database with the hub's own key file, as a second
-/// process would (the hub keeps running).
-fn open_hub_store(hub: &HubProcess) -> Store {
-    let keys = std::fs::read_to_string(hub.path("data/dev-keys.toml"))
-        .expect("the hub wrote its key file");
-    let hsm = SoftHsm::from_key_file(&KeyFile::parse(&keys).expect("a valid key file"))
-        .expect("keys load");
-    let url = format!("sqlite://{}", hub.path("data/cardhub.db").display());
-    Store::open(&url, Arc::new(hsm), StoreOptions::default()).expect("the hub's database opens")
-}
 
 /// Registers a person and an application, returning the new card's id.
 fn seed_card(store: &Store) -> i64 {
@@ -67,7 +53,7 @@ fn seed_card(store: &Store) -> i64 {
 #[test]
 fn card_moves_through_the_machine_and_illegal_moves_are_refused_with_reasons() {
     let hub = HubProcess::start();
-    let store = open_hub_store(&hub);
+    let store = hub.open_store();
     let card = seed_card(&store);
     let admin = hub.http(Some(&hub.dev_token()));
 
@@ -141,7 +127,7 @@ fn card_moves_through_the_machine_and_illegal_moves_are_refused_with_reasons() {
 #[test]
 fn audit_verify_names_an_edited_entry() {
     let hub = HubProcess::start();
-    let store = open_hub_store(&hub);
+    let store = hub.open_store();
     seed_card(&store);
     let intact = hub.cli(&["audit", "verify"], None);
     assert_eq!(

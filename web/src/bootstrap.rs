@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use actix_web::web;
-use cardhub_protocols::crypto::{Hsm, KeyFile, SoftHsm, password};
+use cardhub_protocols::crypto::{Hsm, KeyFile, KeyKind, SoftHsm, password};
 use cardhub_protocols::roles::Role;
 use cardhub_storage::{Actor, StorageError, Store, operators};
 
@@ -106,10 +106,13 @@ pub fn load_hsm(config: &Config) -> Result<Arc<dyn Hsm>, BootstrapError> {
             });
         }
     };
-    let file = KeyFile::parse(&text).map_err(|source| BootstrapError::KeyFile {
+    let mut file = KeyFile::parse(&text).map_err(|source| BootstrapError::KeyFile {
         path: path.clone(),
         source,
     })?;
+    if config.mode == Mode::Development && file.is_development() {
+        add_missing_chip_masters(path, &mut file)?;
+    }
     if config.mode == Mode::Production && file.is_development() {
         return Err(BootstrapError::DevelopmentKeysInProduction { path: path.clone() });
     }
@@ -125,6 +128,26 @@ pub fn load_hsm(config: &Config) -> Result<Arc<dyn Hsm>, BootstrapError> {
         source,
     })?;
     Ok(Arc::new(hsm))
+}
+
+/// A development key file written before chip work existed lacks the chip
+/// master keys: generate them (SM4) and rewrite the file, so an existing
+/// development database keeps working.
+fn add_missing_chip_masters(path: &Path, file: &mut KeyFile) -> Result<(), BootstrapError> {
+    let missing = file.missing_chip_keys(KeyKind::Sm4);
+    if missing.is_empty() {
+        return Ok(());
+    }
+    for label in &missing {
+        file.add_generated((*label).into(), KeyKind::Sm4)
+            .map_err(|source| BootstrapError::KeyFile {
+                path: path.to_owned(),
+                source,
+            })?;
+    }
+    write_private(path, &file.to_toml())?;
+    tracing::warn!(path = %path.display(), added = ?missing, "added development chip master keys to the key file");
+    Ok(())
 }
 
 /// In development, makes sure the development token and `admin` operator

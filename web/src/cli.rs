@@ -5,6 +5,7 @@
 //! command could not run (bad config, database down, bad input).
 
 use std::io::{BufRead, IsTerminal};
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cardhub_protocols::crypto::password;
@@ -255,4 +256,97 @@ pub fn bench_crypto(seconds: f64) -> ExitCode {
         }
         Err(e) => fail("bench crypto", e),
     }
+}
+
+/// The options of `cardhub sim card`, as typed.
+#[derive(Debug)]
+pub struct SimCardOptions {
+    /// vpcd's address.
+    pub vpcd: String,
+    /// The card file.
+    pub card_file: PathBuf,
+    /// The control listener.
+    pub control: String,
+    /// The card identification code of a blank card to create.
+    pub blank: Option<String>,
+    /// The transport master key, hex.
+    pub transport_key_hex: Option<String>,
+    /// A development key file holding `chip/transport`.
+    pub key_file: Option<PathBuf>,
+    /// `sm4` or `3des`.
+    pub algorithm: String,
+    /// Start with the card out of the reader.
+    pub removed: bool,
+    /// Answer with 61xx / GET RESPONSE.
+    pub t0: bool,
+}
+
+/// `cardhub sim card`: runs a simulated card until it is told to shut down.
+pub fn sim_card(opts: SimCardOptions) -> ExitCode {
+    match sim_card_args(opts)
+        .and_then(|args| cardhub_simulators::card::cli::run(args).map_err(|e| e.to_string()))
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("cardhub sim card: {e}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sim_card_args(
+    opts: SimCardOptions,
+) -> Result<cardhub_simulators::card::cli::SimCardArgs, String> {
+    use cardhub_simulators::card::cli::{BlankCard, SimCardArgs, resolve_addr};
+    let blank = match &opts.blank {
+        None => None,
+        Some(card_id) => {
+            let key_hex = match (&opts.transport_key_hex, &opts.key_file) {
+                (Some(hex), _) => hex.clone(),
+                (None, Some(path)) => transport_key_from_file(path, &opts.algorithm)?,
+                (None, None) => {
+                    return Err(
+                        "--blank needs --transport-key-hex or --key-file to load the card's transport key"
+                            .to_owned(),
+                    );
+                }
+            };
+            Some(BlankCard::parse(card_id, &key_hex, &opts.algorithm).map_err(|e| e.to_string())?)
+        }
+    };
+    Ok(SimCardArgs {
+        vpcd: resolve_addr(&opts.vpcd).map_err(|e| e.to_string())?,
+        card_file: opts.card_file,
+        control: resolve_addr(&opts.control).map_err(|e| e.to_string())?,
+        blank,
+        inserted: !opts.removed,
+        t0_get_response: opts.t0,
+    })
+}
+
+/// The `chip/transport` master of a development key file, hex. A
+/// production key file is refused: its keys never leave the key store.
+fn transport_key_from_file(path: &std::path::Path, algorithm: &str) -> Result<String, String> {
+    use cardhub_protocols::crypto::{KeyFile, labels};
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read key file {}: {e}", path.display()))?;
+    let file = KeyFile::parse(&text).map_err(|e| format!("key file {}: {e}", path.display()))?;
+    if !file.is_development() {
+        return Err(format!(
+            "{} is not a development key file: give the simulated card its transport key with --transport-key-hex",
+            path.display()
+        ));
+    }
+    let key = if algorithm.eq_ignore_ascii_case("sm4") {
+        file.sm4_key_bytes(labels::CHIP_TRANSPORT)
+    } else {
+        file.tdes_key_bytes(labels::CHIP_TRANSPORT)
+    };
+    key.map(hex::encode).ok_or_else(|| {
+        format!(
+            "key file {} has no {algorithm} key `{}`",
+            path.display(),
+            labels::CHIP_TRANSPORT
+        )
+    })
 }

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use toml::Value;
 
 pub use cardhub_actors::SupervisionConfig;
+pub use cardhub_actors::chip::ChipConfig;
 
 /// The embedded default configuration, as text.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -52,6 +53,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Restart intensity and back-off of the actor tree.
     pub supervision: SupervisionConfig,
+    /// Card readers, personalisation and the card check.
+    pub chip: ChipConfig,
 }
 
 /// `[http]`

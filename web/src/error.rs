@@ -78,6 +78,9 @@ pub enum ApiError {
         /// Structured detail.
         detail: Option<serde_json::Value>,
     },
+    /// A service the request needs is not running (card readers, pcscd).
+    #[error("{0}")]
+    Unavailable(String),
     /// A storage failure the caller cannot fix.
     #[error("storage failure: {0}")]
     Storage(StorageError),
@@ -104,6 +107,7 @@ impl ApiError {
             ApiError::Unprocessable { code, .. } | ApiError::Conflict { code, .. } => code,
             ApiError::BadRequest(_) => "bad-request",
             ApiError::NotFound(_) => "not-found",
+            ApiError::Unavailable(_) => "unavailable",
             ApiError::Storage(_) => "storage",
             ApiError::Internal(_) => "internal",
         }
@@ -158,7 +162,7 @@ impl ResponseError for ApiError {
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::Conflict { .. } => StatusCode::CONFLICT,
-            ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Unavailable(_) | ApiError::Storage(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpServer, web};
-use cardhub_actors::{Hub, TreeExit};
+use cardhub_actors::{Hub, HubHandle, Subtree, TreeExit};
 use cardhub_storage::{Store, StoreOptions};
 
 use crate::bootstrap::{self, BootstrapError};
@@ -45,6 +45,12 @@ pub enum ServeError {
     /// SIGINT/SIGTERM handlers could not be installed.
     #[error("cannot listen for SIGINT/SIGTERM: {0}")]
     Signals(std::io::Error),
+    /// The `[chip]` settings or the chip keys are unusable.
+    #[error("chip: {0}")]
+    Chip(#[from] cardhub_actors::chip::ChipConfigError),
+    /// The card reader manager could not be started.
+    #[error("cannot start the card reader manager: {0}")]
+    Readers(String),
     /// The actor tree gave up (a supervisor escalated to the root).
     #[error("the actor tree stopped: {0}; see the log lines before this one for the failing child")]
     Escalated(String),
@@ -85,6 +91,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let credentials = bootstrap::development_credentials(&config, &store).await?;
 
     let hub = Hub::start(&config.supervision);
+    if config.chip.enabled {
+        start_readers(&config, &store, &hub).await?;
+    }
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
@@ -161,6 +170,50 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     drop(store);
     tracing::info!("database closed; cardhub stopped");
     outcome
+}
+
+/// Starts the card reader manager in the device supervisor, after marking
+/// the chip jobs a previous run left `running` as interrupted (they resume
+/// when their chip is presented again).
+async fn start_readers(config: &Config, store: &Store, hub: &HubHandle) -> Result<(), ServeError> {
+    use cardhub_actors::chip::{ChipRuntime, ReaderManager};
+    let runtime = ChipRuntime::new(config.chip.clone(), store.clone())?;
+    let interrupted = store
+        .interrupt_running_chip_jobs(
+            "the hub stopped while the job ran: present the card again to resume".to_owned(),
+            cardhub_actors::chip::engine::hub_actor(),
+        )
+        .await?;
+    if interrupted > 0 {
+        tracing::warn!(
+            interrupted,
+            "chip jobs left running by the last run are marked interrupted"
+        );
+    }
+    // The tree starts its subtrees in the background: wait for the device
+    // supervisor to be up (bounded) before adding to it.
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let devices = loop {
+        match hub.subtree(Subtree::Devices).await {
+            Ok(devices) if devices.status().await.is_ok() => break devices,
+            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+            Ok(_) => {
+                return Err(ServeError::Readers(
+                    "the device supervisor did not start".into(),
+                ));
+            }
+            Err(e) => return Err(ServeError::Readers(e.to_string())),
+        }
+    };
+    devices
+        .start_child(ReaderManager::child_spec(
+            Arc::new(runtime),
+            devices.clone(),
+        ))
+        .await
+        .map_err(|e| ServeError::Readers(e.to_string()))
 }
 
 /// SIGINT and SIGTERM, listened for from start-up on: a signal that comes

@@ -1,11 +1,14 @@
 //! [`AppState`]: what every HTTP handler shares: the configuration, the
-//! store, the HSM, the actor tree's handle and the metrics handle. Built once
+//! store, the HSM, the actor tree's handle (and through it the card reader
+//! manager) and the metrics handle. Built once
 //! by [`crate::server`] and cloned into each worker.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use cardhub_actors::HubHandle;
+use actix::Addr;
+use cardhub_actors::chip::{ChipError, ReaderManager};
+use cardhub_actors::{HubHandle, Subtree};
 use cardhub_storage::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -27,4 +30,23 @@ pub struct AppState {
     pub started: Instant,
     /// Failed logins per client address.
     pub login_limiter: Arc<LoginLimiter>,
+}
+
+impl AppState {
+    /// The actor driving the card readers (looked up each time: the
+    /// supervisor gives it a new address when it restarts).
+    pub async fn reader_manager(&self) -> Result<Addr<ReaderManager>, ChipError> {
+        if !self.config.chip.enabled {
+            return Err(ChipError::Disabled);
+        }
+        let devices = self
+            .hub
+            .subtree(Subtree::Devices)
+            .await
+            .map_err(|e| ChipError::ReadersUnavailable(e.to_string()))?;
+        devices
+            .child_address::<ReaderManager>(cardhub_actors::chip::manager::CHILD_NAME)
+            .await
+            .map_err(|e| ChipError::ReadersUnavailable(e.to_string()))
+    }
 }

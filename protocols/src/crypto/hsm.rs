@@ -51,6 +51,21 @@ pub enum KeyKind {
     HmacSm3,
     /// An SM2 private key (signing); its public key can be exported.
     Sm2,
+    /// A 2-key triple-DES key (16 bytes `K1 || K2`, 8-byte blocks): older
+    /// cards' secure messaging and purse keys. Key files call it `tdes`.
+    Tdes,
+}
+
+impl KeyKind {
+    /// The cipher block length of a block-cipher key (16 for SM4, 8 for
+    /// 3DES); `None` for HMAC and SM2 keys.
+    pub fn block_len(self) -> Option<usize> {
+        match self {
+            KeyKind::Sm4 => Some(16),
+            KeyKind::Tdes => Some(8),
+            KeyKind::HmacSm3 | KeyKind::Sm2 => None,
+        }
+    }
 }
 
 /// The SM4 mode of an [`Hsm::encrypt`] / [`Hsm::decrypt`] call.
@@ -93,7 +108,9 @@ pub enum HsmError {
         "no key labelled `{0}` in the key store: add it to the key file named in config (`crypto.key_file`)"
     )]
     UnknownKey(KeyLabel),
-    /// The key exists but is of another kind than the operation needs.
+    /// The key exists but is of another kind than the operation needs (for
+    /// operations that take SM4 or 3DES keys, `needed` names the kind that
+    /// would have fit: the other key's kind when two keys must match).
     #[error("key `{label}` is a {actual:?} key, but this operation needs a {needed:?} key")]
     WrongKind {
         /// The key asked for.
@@ -105,11 +122,25 @@ pub enum HsmError {
     },
     /// Input length does not fit the mode/padding.
     #[error(
-        "data of {len} bytes is not a whole number of 16-byte blocks and no padding was asked for"
+        "data of {len} bytes is not a whole number of {block}-byte blocks and no padding was asked for"
     )]
     BlockLength {
         /// The length given.
         len: usize,
+        /// The key's block length (16 for SM4, 8 for 3DES).
+        block: usize,
+    },
+    /// A chaining value (IV) does not have the key's block length.
+    #[error(
+        "an IV of {found} bytes was given for key `{label}`, whose blocks are {expected} bytes (SM4: 16, 3DES: 8)"
+    )]
+    IvLength {
+        /// The key used.
+        label: KeyLabel,
+        /// The key's block length.
+        expected: usize,
+        /// The length given.
+        found: usize,
     },
     /// Decryption found bad padding: wrong key or corrupted data.
     #[error(
@@ -138,20 +169,38 @@ pub trait Hsm: Send + Sync + fmt::Debug + 'static {
     /// Whether a key with this label exists, and its kind.
     fn key_kind(&self, key: &KeyLabel) -> Option<KeyKind>;
 
-    /// Derives a child SM4 key from an SM4 master key and 8 bytes of card
-    /// data: `child = SM4(master, D || !D)`, one 16-byte block where `!D` is
-    /// the bitwise inverse of `D` (the card-chip scheme; with 3DES's 8-byte
-    /// block the same idea is written `3DES(D) || 3DES(!D)`). Stores the
-    /// child under `into` (refusing a label in use, [`HsmError::Exists`])
-    /// and returns nothing but success. Purse session keys have the same
-    /// shape over `random || counter || 8000`.
+    /// Derives a child key from a block-cipher master (SM4 or 3DES) and 8
+    /// bytes of card data, and stores it under `into` with the master's
+    /// kind (refusing a label in use, [`HsmError::Exists`]). The card-chip
+    /// scheme: SM4 `child = SM4(master, D || !D)`, one 16-byte block where
+    /// `!D` is the bitwise inverse of `D`; 3DES `child = 3DES(master, D) ||
+    /// 3DES(master, !D)`. Returns nothing but success.
     fn diversify(&self, master: &KeyLabel, data: &[u8; 8], into: &KeyLabel)
     -> Result<(), HsmError>;
 
-    /// SM4 CBC-MAC, ISO/IEC 9797-1 MAC algorithm 1 with padding method 2,
-    /// starting from `iv` (zero, or the card's challenge). Returns the full
-    /// last block; cards keep the first 4 bytes.
-    fn cbc_mac(&self, key: &KeyLabel, iv: &[u8; 16], data: &[u8]) -> Result<[u8; 16], HsmError>;
+    /// Derives a purse session key from a block-cipher key and the 8-byte
+    /// `input` (`random || counter || 8000` for a load) and stores it under
+    /// `into`. SM4: `SM4(key, In || !In)` (the diversification shape).
+    /// 3DES: the 8-byte single-DES key `S = 3DES(key, In)`, stored as the
+    /// 3DES key `S || S`, which computes single DES with `S`.
+    fn session_key(&self, key: &KeyLabel, input: &[u8; 8], into: &KeyLabel)
+    -> Result<(), HsmError>;
+
+    /// CBC-MAC, ISO/IEC 9797-1 MAC algorithm 1 with padding method 2, under
+    /// an SM4 or 3DES key, starting from `iv` of the key's block length
+    /// (zero, or the card's challenge; [`HsmError::IvLength`] otherwise).
+    /// Returns the full last block (16 or 8 bytes); cards keep the first 4.
+    fn cbc_mac(&self, key: &KeyLabel, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, HsmError>;
+
+    /// ECB encryption of whole blocks (no padding) under an SM4 or 3DES key:
+    /// card authentication cryptograms and PIN blocks.
+    fn ecb_encrypt(&self, key: &KeyLabel, data: &[u8]) -> Result<Vec<u8>, HsmError>;
+
+    /// The bytes of the key `key` encrypted in ECB under the key `under`
+    /// (both SM4 or both 3DES): how a per-card key travels to the card in
+    /// WRITE KEY, wrapped under the card's transport key. The key's bytes
+    /// never leave the store in clear.
+    fn wrap_key(&self, key: &KeyLabel, under: &KeyLabel) -> Result<Vec<u8>, HsmError>;
 
     /// HMAC-SM3 of `data` under an HMAC key.
     fn hmac_sm3(&self, key: &KeyLabel, data: &[u8]) -> Result<[u8; 32], HsmError>;

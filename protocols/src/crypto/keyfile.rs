@@ -9,7 +9,7 @@
 //! development = true       # generated for a laptop; production refuses such a file
 //!
 //! [keys.field-encryption]
-//! kind = "sm4"             # sm4 | hmac-sm3 | sm2
+//! kind = "sm4"             # sm4 | tdes | hmac-sm3 | sm2
 //! hex = "00112233445566778899aabbccddeeff"
 //!
 //! [keys.field-index]
@@ -18,10 +18,12 @@
 //! ```
 //!
 //! Each `[keys.<label>]` table is one key: `kind` says what it is and `hex`
-//! holds its bytes: 16 for `sm4`, 16 to 64 for `hmac-sm3`, and for `sm2` the
-//! 32-byte private scalar (big-endian). Labels are ASCII letters, digits and
-//! `-_./`. The hub needs the labels in [`super::labels::HUB_KEYS`]; other
-//! labels (card master keys, partner signing keys) may follow. Unknown
+//! holds its bytes: 16 for `sm4`, 16 for `tdes` (2-key triple DES, `K1 ||
+//! K2`), 16 to 64 for `hmac-sm3`, and for `sm2` the 32-byte private scalar
+//! (big-endian). Labels are ASCII letters, digits and `-_./`. The hub needs
+//! the labels in [`super::labels::HUB_KEYS`]; a hub that personalises or
+//! checks chips also needs [`super::labels::CHIP_MASTERS`]; other labels
+//! (partner signing keys) may follow. Unknown
 //! fields are refused, so a typo never silently drops a key.
 
 use std::collections::BTreeMap;
@@ -156,12 +158,15 @@ impl KeyFile {
         })
     }
 
-    /// A development key file: fresh random keys for every hub label,
-    /// marked `development = true`.
+    /// A development key file: fresh random keys for every hub label and
+    /// every chip master (SM4), marked `development = true`.
     pub fn generate_development() -> Self {
         let mut keys = BTreeMap::new();
         for (label, kind) in labels::HUB_KEYS {
             keys.insert(KeyLabel::new(label), KeyMaterial::generate(kind));
+        }
+        for label in labels::CHIP_MASTERS {
+            keys.insert(KeyLabel::new(label), KeyMaterial::generate(KeyKind::Sm4));
         }
         Self {
             development: true,
@@ -209,6 +214,46 @@ impl KeyFile {
             .collect()
     }
 
+    /// The chip masters ([`labels::CHIP_MASTERS`]) absent from this file or
+    /// present with another kind than `kind` (SM4, or 3DES for a centre
+    /// issuing 3DES cards). Check this only where chip personalisation or
+    /// the card check is configured; other hubs need no chip keys.
+    pub fn missing_chip_keys(&self, kind: KeyKind) -> Vec<&'static str> {
+        labels::CHIP_MASTERS
+            .iter()
+            .filter(|label| {
+                self.keys
+                    .get(&KeyLabel::from(**label))
+                    .is_none_or(|k| k.kind != kind)
+            })
+            .copied()
+            .collect()
+    }
+
+    /// The raw bytes of the SM4 key `label`, `None` when absent or of
+    /// another kind.
+    ///
+    /// For provisioning simulated blank cards from a development key file
+    /// only (a simulated card holds its own keys, as a real card vendor
+    /// does): the hub itself never reads key bytes, it goes through
+    /// [`super::Hsm`].
+    pub fn sm4_key_bytes(&self, label: &str) -> Option<[u8; 16]> {
+        self.block_key_bytes(label, KeyKind::Sm4)
+    }
+
+    /// The raw bytes of the 2-key 3DES key `label`; as
+    /// [`KeyFile::sm4_key_bytes`], for simulated cards only.
+    pub fn tdes_key_bytes(&self, label: &str) -> Option<[u8; 16]> {
+        self.block_key_bytes(label, KeyKind::Tdes)
+    }
+
+    fn block_key_bytes(&self, label: &str, kind: KeyKind) -> Option<[u8; 16]> {
+        self.keys
+            .get(&KeyLabel::from(label))
+            .filter(|k| k.kind == kind)
+            .and_then(|k| k.bytes.as_slice().try_into().ok())
+    }
+
     /// Every label in the file with its kind, in label order.
     pub fn labels(&self) -> impl Iterator<Item = (&KeyLabel, KeyKind)> {
         self.keys.iter().map(|(label, key)| (label, key.kind))
@@ -236,7 +281,7 @@ impl KeyFile {
 impl KeyMaterial {
     fn generate(kind: KeyKind) -> Self {
         let bytes = match kind {
-            KeyKind::Sm4 => random_bytes(16),
+            KeyKind::Sm4 | KeyKind::Tdes => random_bytes(16),
             KeyKind::HmacSm3 => random_bytes(GENERATED_HMAC_LEN),
             KeyKind::Sm2 => Zeroizing::new(super::sm2::generate_secret().to_vec()),
         };
@@ -278,6 +323,7 @@ fn valid_label(label: &str) -> bool {
 fn kind_name(kind: KeyKind) -> &'static str {
     match kind {
         KeyKind::Sm4 => "sm4",
+        KeyKind::Tdes => "tdes",
         KeyKind::HmacSm3 => "hmac-sm3",
         KeyKind::Sm2 => "sm2",
     }
@@ -304,7 +350,7 @@ fn validate(label: &str, kind: KeyKind, bytes: &[u8]) -> Result<(), KeyFileError
         found: bytes.len(),
     };
     match kind {
-        KeyKind::Sm4 if bytes.len() != 16 => Err(wrong("16 bytes (32 hex digits)")),
+        KeyKind::Sm4 | KeyKind::Tdes if bytes.len() != 16 => Err(wrong("16 bytes (32 hex digits)")),
         KeyKind::HmacSm3 if !HMAC_KEY_LEN.contains(&bytes.len()) => {
             Err(wrong("16 to 64 bytes (32 to 128 hex digits)"))
         }
@@ -362,6 +408,10 @@ hex = "ffeeddccbbaa99887766554433221100"
 kind = "sm4"
 hex = "0123456789abcdeffedcba9876543210"
 
+[keys."chip/transport"]
+kind = "tdes"
+hex = "11223344556677888877665544332211"
+
 [keys.partner-signing]
 kind = "sm2"
 hex = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
@@ -400,6 +450,39 @@ hex = "3945208f7b2144b13f36e38ac6d39f95889393692860b51a42fb81ef4df7c5b8"
         assert!(reparsed.is_development());
         assert!(reparsed.missing_hub_keys().is_empty());
         assert_eq!(reparsed.to_toml(), generated.to_toml());
+    }
+
+    #[test]
+    fn chip_masters_are_generated_and_checked_by_kind() {
+        let generated = KeyFile::generate_development();
+        assert!(generated.missing_chip_keys(KeyKind::Sm4).is_empty());
+        assert_eq!(generated.missing_chip_keys(KeyKind::Tdes).len(), 6);
+        let file = KeyFile::parse(GOOD).expect("valid file");
+        assert!(file.missing_hub_keys().is_empty(), "chip keys are optional");
+        let missing = file.missing_chip_keys(KeyKind::Tdes);
+        assert_eq!(missing.len(), 5);
+        assert!(!missing.contains(&labels::CHIP_TRANSPORT));
+        assert_eq!(
+            file.tdes_key_bytes(labels::CHIP_TRANSPORT),
+            Some([
+                0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33,
+                0x22, 0x11
+            ])
+        );
+        assert_eq!(
+            file.sm4_key_bytes(labels::CHIP_TRANSPORT),
+            None,
+            "wrong kind"
+        );
+        assert_eq!(file.sm4_key_bytes("nope"), None);
+        let master = generated
+            .sm4_key_bytes(labels::CHIP_MAINTENANCE)
+            .expect("generated");
+        let reparsed = KeyFile::parse(&generated.to_toml()).expect("own output parses");
+        assert_eq!(
+            reparsed.sm4_key_bytes(labels::CHIP_MAINTENANCE),
+            Some(master)
+        );
     }
 
     #[test]

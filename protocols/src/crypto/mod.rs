@@ -14,7 +14,8 @@
 //! - [`soft_hsm`]: [`SoftHsm`], the software [`Hsm`] that holds keys in
 //!   memory (zeroized on drop).
 //! - [`keyfile`]: the TOML key file a [`SoftHsm`] is loaded from.
-//! - [`sm3`], [`sm4`], [`sm2`]: the primitives as plain functions over key
+//! - [`sm3`], [`sm4`], [`sm2`], [`tdes`] (2-key triple DES for older
+//!   cards): the primitives as plain functions over key
 //!   bytes. Only the HSM module and the simulators (which hold their own
 //!   card keys) call them with secret keys; everyone else goes through
 //!   [`Hsm`].
@@ -31,6 +32,7 @@ pub mod sm2;
 pub mod sm3;
 pub mod sm4;
 pub mod soft_hsm;
+pub mod tdes;
 
 pub use hsm::{Hsm, HsmError, KeyKind, KeyLabel, Padding, Sm4Mode};
 pub use keyfile::{KeyFile, KeyFileError};
@@ -55,6 +57,34 @@ pub mod labels {
         (FIELD_INDEX, super::KeyKind::HmacSm3),
         (AUDIT_CHAIN, super::KeyKind::HmacSm3),
         (TOKEN_DIGEST, super::KeyKind::HmacSm3),
+    ];
+
+    /// Chip master key: the transport key KT (传输密钥) the chip vendor
+    /// loads diversified onto blank cards.
+    pub const CHIP_TRANSPORT: &str = "chip/transport";
+    /// Chip master key: maintenance key UK (维护密钥), MACs record updates.
+    pub const CHIP_MAINTENANCE: &str = "chip/maintenance";
+    /// Chip master key: internal authentication key IAK (内部认证密钥),
+    /// proves a card genuine at the card check.
+    pub const CHIP_INTERNAL_AUTH: &str = "chip/internal-auth";
+    /// Chip master key: external authentication key EAK (外部认证密钥).
+    pub const CHIP_EXTERNAL_AUTH: &str = "chip/external-auth";
+    /// Chip master key: PIN reset key RPK (重置密钥).
+    pub const CHIP_PIN_RESET: &str = "chip/pin-reset";
+    /// Chip master key: PIN unblock key PUK (解锁密钥).
+    pub const CHIP_PIN_UNBLOCK: &str = "chip/pin-unblock";
+
+    /// The six chip master keys (docs/chip-profile.md, "Key
+    /// diversification"): required only where the hub personalises or
+    /// checks chips (see [`super::KeyFile::missing_chip_keys`]). They are
+    /// SM4 keys, or 3DES keys for a centre still issuing 3DES cards.
+    pub const CHIP_MASTERS: [&str; 6] = [
+        CHIP_TRANSPORT,
+        CHIP_MAINTENANCE,
+        CHIP_INTERNAL_AUTH,
+        CHIP_EXTERNAL_AUTH,
+        CHIP_PIN_RESET,
+        CHIP_PIN_UNBLOCK,
     ];
 }
 

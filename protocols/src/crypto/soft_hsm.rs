@@ -6,10 +6,15 @@
 //! Production sites that need more plug a hardware implementation in
 //! behind the same trait.
 //!
+//! Block-cipher keys (SM4, 2-key 3DES) keep their 16 key bytes beside the
+//! expanded schedule so that [`Hsm::wrap_key`] can encrypt them under a
+//! card's transport key; the bytes leave only encrypted.
+//!
 //! Verification keeps a small cache of prepared public keys
-//! ([`super::sm2::VerifyingKey`]): the second time a public key is seen its
-//! fixed-base table is built and kept, so partners and terminals that
-//! verify again and again with one key take the fast path.
+//! ([`super::sm2::VerifyingKey`], see `verify_cache`): the second time a
+//! public key is seen its fixed-base table is built and kept, so partners
+//! and terminals that verify again and again with one key take the fast
+//! path.
 
 use std::collections::HashMap;
 use std::fmt;
@@ -22,19 +27,21 @@ use super::keyfile::{KeyFile, KeyFileError};
 use super::sm2::{SigningKey, Sm2Error, VerifyingKey};
 use super::sm3;
 use super::sm4::{Sm4Error, Sm4Key};
-
-/// Public keys whose prepared tables are kept (about 37 KiB each, so at
-/// most about 2.4 MiB). A hub talks to a few dozen partners and terminal
-/// keys; beyond that the least recently used key is dropped.
-const VERIFY_CACHE_CAPACITY: usize = 64;
+use super::tdes::{TdesBlockLength, TdesKey};
+#[cfg(test)]
+use verify_cache::VERIFY_CACHE_CAPACITY;
+use verify_cache::{Lookup, VerifyCache};
 
 /// Shortest HMAC-SM3 key accepted: 128 bits.
 const MIN_HMAC_KEY_LEN: usize = 16;
 
 /// A key held in memory.
 enum Key {
-    /// Expanded SM4 round keys (zeroized on drop by [`Sm4Key`]).
-    Sm4(Sm4Key),
+    /// Expanded SM4 round keys (zeroized on drop by [`Sm4Key`]) and the key
+    /// bytes (for wrapping).
+    Sm4(Sm4Key, Zeroizing<[u8; 16]>),
+    /// Expanded 2-key 3DES (zeroized on drop by `des`) and the key bytes.
+    Tdes(TdesKey, Zeroizing<[u8; 16]>),
     /// HMAC-SM3 secret.
     HmacSm3(Zeroizing<Vec<u8>>),
     /// SM2 private key (zeroized on drop by [`SigningKey`]).
@@ -44,9 +51,27 @@ enum Key {
 impl Key {
     fn kind(&self) -> KeyKind {
         match self {
-            Key::Sm4(_) => KeyKind::Sm4,
+            Key::Sm4(..) => KeyKind::Sm4,
+            Key::Tdes(..) => KeyKind::Tdes,
             Key::HmacSm3(_) => KeyKind::HmacSm3,
             Key::Sm2(_) => KeyKind::Sm2,
+        }
+    }
+
+    fn sm4(bytes: &[u8; 16]) -> Self {
+        Key::Sm4(Sm4Key::new(bytes), Zeroizing::new(*bytes))
+    }
+
+    fn tdes(bytes: &[u8; 16]) -> Self {
+        Key::Tdes(TdesKey::new(bytes), Zeroizing::new(*bytes))
+    }
+
+    /// A block-cipher key of `kind` (SM4 or 3DES) from its bytes.
+    fn block_cipher(kind: KeyKind, bytes: &[u8; 16]) -> Self {
+        if kind == KeyKind::Tdes {
+            Key::tdes(bytes)
+        } else {
+            Key::sm4(bytes)
         }
     }
 }
@@ -73,16 +98,20 @@ impl SoftHsm {
         let hsm = Self::new();
         for (label, material) in file.keys() {
             let key = match material.kind {
-                KeyKind::Sm4 => {
+                KeyKind::Sm4 | KeyKind::Tdes => {
                     let bytes: &[u8; 16] = material.bytes.as_slice().try_into().map_err(|_| {
                         KeyFileError::WrongLength {
                             label: label.to_string(),
-                            kind: "sm4",
+                            kind: if material.kind == KeyKind::Sm4 {
+                                "sm4"
+                            } else {
+                                "tdes"
+                            },
                             expected: "16 bytes",
                             found: material.bytes.len(),
                         }
                     })?;
-                    Key::Sm4(Sm4Key::new(bytes))
+                    Key::block_cipher(material.kind, bytes)
                 }
                 KeyKind::HmacSm3 => Key::HmacSm3(material.bytes.clone()),
                 KeyKind::Sm2 => {
@@ -99,9 +128,10 @@ impl SoftHsm {
         Ok(hsm)
     }
 
-    /// A store with fresh random keys under the four hub labels
-    /// ([`super::labels::HUB_KEYS`]), for tests and throwaway development runs.
-    /// Every call gives different keys.
+    /// A store with fresh random keys under the hub labels
+    /// ([`super::labels::HUB_KEYS`]) and the chip masters
+    /// ([`super::labels::CHIP_MASTERS`]), for tests and throwaway
+    /// development runs. Every call gives different keys.
     pub fn for_tests() -> Self {
         Self::from_key_file(&KeyFile::generate_development())
             .expect("generated key files are valid")
@@ -110,7 +140,13 @@ impl SoftHsm {
     /// Adds an SM4 key; refuses a label already in use.
     pub fn insert_sm4(&self, label: impl Into<KeyLabel>, key: [u8; 16]) -> Result<(), HsmError> {
         let key = Zeroizing::new(key);
-        self.insert_new(label.into(), Key::Sm4(Sm4Key::new(&key)))
+        self.insert_new(label.into(), Key::sm4(&key))
+    }
+
+    /// Adds a 2-key 3DES key (`K1 || K2`); refuses a label already in use.
+    pub fn insert_tdes(&self, label: impl Into<KeyLabel>, key: [u8; 16]) -> Result<(), HsmError> {
+        let key = Zeroizing::new(key);
+        self.insert_new(label.into(), Key::tdes(&key))
     }
 
     /// Adds an HMAC-SM3 key (at least 16 bytes); refuses a label already in
@@ -176,7 +212,20 @@ impl SoftHsm {
     /// Runs `f` on the SM4 key `label`.
     fn with_sm4<T>(&self, label: &KeyLabel, f: impl FnOnce(&Sm4Key) -> T) -> Result<T, HsmError> {
         match find(&self.read(), label)? {
-            Key::Sm4(key) => Ok(f(key)),
+            Key::Sm4(key, _) => Ok(f(key)),
+            other => Err(wrong_kind(label, KeyKind::Sm4, other)),
+        }
+    }
+
+    /// Runs `f` on the block-cipher (SM4 or 3DES) key `label`.
+    fn with_block<T>(
+        &self,
+        label: &KeyLabel,
+        f: impl FnOnce(BlockKey<'_>) -> Result<T, HsmError>,
+    ) -> Result<T, HsmError> {
+        match find(&self.read(), label)? {
+            Key::Sm4(key, _) => f(BlockKey::Sm4(key)),
+            Key::Tdes(key, _) => f(BlockKey::Tdes(key)),
             other => Err(wrong_kind(label, KeyKind::Sm4, other)),
         }
     }
@@ -199,6 +248,36 @@ impl SoftHsm {
             Key::Sm2(key) => Ok(f(key)),
             other => Err(wrong_kind(label, KeyKind::Sm2, other)),
         }
+    }
+}
+
+/// A borrowed block-cipher key.
+enum BlockKey<'a> {
+    Sm4(&'a Sm4Key),
+    Tdes(&'a TdesKey),
+}
+
+impl BlockKey<'_> {
+    fn kind(&self) -> KeyKind {
+        match self {
+            BlockKey::Sm4(_) => KeyKind::Sm4,
+            BlockKey::Tdes(_) => KeyKind::Tdes,
+        }
+    }
+
+    fn ecb_encrypt(&self, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        match self {
+            BlockKey::Sm4(k) => Ok(k.encrypt(Sm4Mode::Ecb, Padding::None, data)?),
+            BlockKey::Tdes(k) => Ok(k.ecb_encrypt(data)?),
+        }
+    }
+
+    fn diversify(&self, data: &[u8; 8]) -> Key {
+        let child = Zeroizing::new(match self {
+            BlockKey::Sm4(k) => k.diversify(data),
+            BlockKey::Tdes(k) => k.diversify(data),
+        });
+        Key::block_cipher(self.kind(), &child)
     }
 }
 
@@ -233,8 +312,17 @@ impl fmt::Debug for SoftHsm {
 impl From<Sm4Error> for HsmError {
     fn from(e: Sm4Error) -> Self {
         match e {
-            Sm4Error::BlockLength { len } => HsmError::BlockLength { len },
+            Sm4Error::BlockLength { len } => HsmError::BlockLength { len, block: 16 },
             Sm4Error::BadPadding => HsmError::BadPadding,
+        }
+    }
+}
+
+impl From<TdesBlockLength> for HsmError {
+    fn from(e: TdesBlockLength) -> Self {
+        HsmError::BlockLength {
+            len: e.len,
+            block: 8,
         }
     }
 }
@@ -264,12 +352,67 @@ impl Hsm for SoftHsm {
         data: &[u8; 8],
         into: &KeyLabel,
     ) -> Result<(), HsmError> {
-        let child = Zeroizing::new(self.with_sm4(master, |k| k.diversify(data))?);
-        self.insert_new(into.clone(), Key::Sm4(Sm4Key::new(&child)))
+        let child = self.with_block(master, |k| Ok(k.diversify(data)))?;
+        self.insert_new(into.clone(), child)
     }
 
-    fn cbc_mac(&self, key: &KeyLabel, iv: &[u8; 16], data: &[u8]) -> Result<[u8; 16], HsmError> {
-        self.with_sm4(key, |k| k.cbc_mac(iv, data))
+    fn session_key(
+        &self,
+        key: &KeyLabel,
+        input: &[u8; 8],
+        into: &KeyLabel,
+    ) -> Result<(), HsmError> {
+        let session = self.with_block(key, |k| {
+            Ok(match k {
+                BlockKey::Sm4(_) => k.diversify(input),
+                BlockKey::Tdes(t) => Key::tdes(&Zeroizing::new(t.session_key(input))),
+            })
+        })?;
+        self.insert_new(into.clone(), session)
+    }
+
+    fn cbc_mac(&self, key: &KeyLabel, iv: &[u8], data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        self.with_block(key, |k| {
+            let bad_iv = |expected| HsmError::IvLength {
+                label: key.clone(),
+                expected,
+                found: iv.len(),
+            };
+            Ok(match k {
+                BlockKey::Sm4(k) => k
+                    .cbc_mac(iv.try_into().map_err(|_| bad_iv(16))?, data)
+                    .to_vec(),
+                BlockKey::Tdes(k) => k
+                    .cbc_mac(iv.try_into().map_err(|_| bad_iv(8))?, data)
+                    .to_vec(),
+            })
+        })
+    }
+
+    fn ecb_encrypt(&self, key: &KeyLabel, data: &[u8]) -> Result<Vec<u8>, HsmError> {
+        self.with_block(key, |k| k.ecb_encrypt(data))
+    }
+
+    fn wrap_key(&self, key: &KeyLabel, under: &KeyLabel) -> Result<Vec<u8>, HsmError> {
+        let keys = self.read();
+        let (kind, bytes) = match find(&keys, key)? {
+            Key::Sm4(_, bytes) => (KeyKind::Sm4, bytes),
+            Key::Tdes(_, bytes) => (KeyKind::Tdes, bytes),
+            other => return Err(wrong_kind(key, KeyKind::Sm4, other)),
+        };
+        let wrapping = match find(&keys, under)? {
+            Key::Sm4(k, _) => BlockKey::Sm4(k),
+            Key::Tdes(k, _) => BlockKey::Tdes(k),
+            other => return Err(wrong_kind(under, kind, other)),
+        };
+        if wrapping.kind() != kind {
+            return Err(HsmError::WrongKind {
+                label: under.clone(),
+                needed: kind,
+                actual: wrapping.kind(),
+            });
+        }
+        wrapping.ecb_encrypt(&bytes[..])
     }
 
     fn hmac_sm3(&self, key: &KeyLabel, data: &[u8]) -> Result<[u8; 32], HsmError> {
@@ -342,78 +485,7 @@ impl Hsm for SoftHsm {
     }
 }
 
-/// What the verification cache knows about a public key.
-enum Lookup {
-    /// Never seen: verify without preparing.
-    New,
-    /// Seen once before: prepare it now and keep it.
-    SeenBefore,
-    /// Prepared and kept.
-    Prepared(Arc<VerifyingKey>),
-}
-
-/// Least-recently-used cache of prepared public keys, keyed by the bytes
-/// callers pass.
-#[derive(Default)]
-struct VerifyCache {
-    entries: HashMap<Vec<u8>, CacheEntry>,
-    clock: u64,
-}
-
-struct CacheEntry {
-    prepared: Option<Arc<VerifyingKey>>,
-    last_used: u64,
-}
-
-impl VerifyCache {
-    fn look_up(&mut self, public_key: &[u8]) -> Lookup {
-        self.clock += 1;
-        if let Some(entry) = self.entries.get_mut(public_key) {
-            entry.last_used = self.clock;
-            return match &entry.prepared {
-                Some(key) => Lookup::Prepared(Arc::clone(key)),
-                None => Lookup::SeenBefore,
-            };
-        }
-        self.make_room();
-        self.entries.insert(
-            public_key.to_vec(),
-            CacheEntry {
-                prepared: None,
-                last_used: self.clock,
-            },
-        );
-        Lookup::New
-    }
-
-    fn store(&mut self, public_key: &[u8], key: Arc<VerifyingKey>) {
-        self.clock += 1;
-        if !self.entries.contains_key(public_key) {
-            self.make_room();
-        }
-        self.entries.insert(
-            public_key.to_vec(),
-            CacheEntry {
-                prepared: Some(key),
-                last_used: self.clock,
-            },
-        );
-    }
-
-    fn make_room(&mut self) {
-        while self.entries.len() >= VERIFY_CACHE_CAPACITY {
-            let oldest = self
-                .entries
-                .iter()
-                .min_by_key(|(_, e)| e.last_used)
-                .map(|(k, _)| k.clone());
-            match oldest {
-                Some(k) => self.entries.remove(&k),
-                None => break,
-            };
-        }
-    }
-}
+mod verify_cache;
 
 #[cfg(test)]
 mod tests;

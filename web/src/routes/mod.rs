@@ -6,6 +6,7 @@
 //! [`session`] (operator login), [`cards`] (the card status machine).
 
 pub mod cards;
+pub mod chip;
 pub mod health;
 pub mod identity;
 pub mod session;
@@ -71,7 +72,13 @@ where
                 .service(cards::statuses)
                 .service(cards::get_card)
                 .service(cards::history)
-                .service(cards::transition),
+                .service(cards::transition)
+                .service(chip::readers)
+                .service(chip::personalise)
+                .service(chip::check)
+                .service(chip::pin_operation)
+                .service(chip::get_job)
+                .service(chip::card_chip),
         )
 }
 

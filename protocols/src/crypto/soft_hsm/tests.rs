@@ -2,7 +2,7 @@
 //! web crates use it.
 
 use super::*;
-use crate::crypto::{labels, sm2, sm4};
+use crate::crypto::{labels, sm2, sm4, tdes};
 
 fn label(s: &str) -> KeyLabel {
     KeyLabel::from(s)
@@ -56,7 +56,7 @@ fn results_match_the_plain_functions_for_an_inserted_key() {
     let master = label("card-master/issuer");
     assert_eq!(
         hsm.cbc_mac(&master, &[0; 16], b"apdu").expect("mac"),
-        sm4::cbc_mac(&key, &[0; 16], b"apdu")
+        sm4::cbc_mac(&key, &[0; 16], b"apdu").to_vec()
     );
     assert_eq!(
         hsm.encrypt(&master, Sm4Mode::Ecb, Padding::Iso9797M2, b"abc")
@@ -84,7 +84,7 @@ fn diversified_key_is_stored_under_the_new_label_and_works() {
     let expected_child = sm4::diversify(&master_bytes, &card_data);
     assert_eq!(
         hsm.cbc_mac(&child, &[0; 16], b"x").expect("mac"),
-        sm4::cbc_mac(&expected_child, &[0; 16], b"x")
+        sm4::cbc_mac(&expected_child, &[0; 16], b"x").to_vec()
     );
     // A second derivation into the same label is refused.
     assert!(matches!(
@@ -136,7 +136,7 @@ fn unknown_labels_and_wrong_kinds_are_refused() {
             Padding::None,
             &[0; 5]
         ),
-        Err(HsmError::BlockLength { len: 5 })
+        Err(HsmError::BlockLength { len: 5, block: 16 })
     ));
 }
 
@@ -248,5 +248,124 @@ fn usable_from_many_threads() {
         for b in &macs[i + 1..] {
             assert_ne!(a, b);
         }
+    }
+}
+
+const PURSE_KEY: [u8; 16] = [
+    0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11,
+];
+
+#[test]
+fn tdes_keys_mac_diversify_and_derive_session_keys() {
+    let hsm = SoftHsm::new();
+    hsm.insert_tdes("purse/load", PURSE_KEY).expect("new label");
+    let key = label("purse/load");
+    assert_eq!(hsm.key_kind(&key), Some(KeyKind::Tdes));
+    assert_eq!(
+        hsm.cbc_mac(&key, &[7; 8], b"load").expect("mac"),
+        tdes::cbc_mac(&PURSE_KEY, &[7; 8], b"load").to_vec()
+    );
+    assert!(matches!(
+        hsm.cbc_mac(&key, &[0; 16], b"load"),
+        Err(HsmError::IvLength {
+            expected: 8,
+            found: 16,
+            ..
+        })
+    ));
+    // The published purse vector, through the store: the session key
+    // computes single DES with 9b1d924e05595603.
+    let session = label("purse/session");
+    hsm.session_key(&key, &[0x11, 0x22, 0x33, 0x44, 0, 0, 0x80, 0], &session)
+        .expect("derive");
+    let s = [0x9b, 0x1d, 0x92, 0x4e, 0x05, 0x59, 0x56, 0x03];
+    let mut single = [0u8; 16];
+    single[..8].copy_from_slice(&s);
+    single[8..].copy_from_slice(&s);
+    assert_eq!(
+        hsm.ecb_encrypt(&session, b"12345678").expect("ecb"),
+        tdes::ecb_encrypt(&single, b"12345678").expect("ecb")
+    );
+    // Diversification keeps the master's kind and shape.
+    let child = label("card/x/maintenance");
+    hsm.diversify(&key, &[1; 8], &child).expect("diversify");
+    assert_eq!(hsm.key_kind(&child), Some(KeyKind::Tdes));
+    assert_eq!(
+        hsm.cbc_mac(&child, &[0; 8], b"x").expect("mac"),
+        tdes::cbc_mac(&tdes::diversify(&PURSE_KEY, &[1; 8]), &[0; 8], b"x").to_vec()
+    );
+}
+
+#[test]
+fn sm4_session_key_is_the_diversification_shape() {
+    let hsm = SoftHsm::new();
+    hsm.insert_sm4("k", [5; 16]).expect("new label");
+    hsm.session_key(&label("k"), &[9; 8], &label("s"))
+        .expect("derive");
+    assert_eq!(
+        hsm.ecb_encrypt(&label("s"), &[0; 16]).expect("ecb"),
+        sm4::encrypt(
+            &sm4::diversify(&[5; 16], &[9; 8]),
+            Sm4Mode::Ecb,
+            Padding::None,
+            &[0; 16]
+        )
+        .expect("ecb")
+    );
+    assert!(matches!(
+        hsm.cbc_mac(&label("k"), &[0; 8], b""),
+        Err(HsmError::IvLength {
+            expected: 16,
+            found: 8,
+            ..
+        })
+    ));
+    assert!(matches!(
+        hsm.ecb_encrypt(&label("k"), &[0; 8]),
+        Err(HsmError::BlockLength { len: 8, block: 16 })
+    ));
+}
+
+#[test]
+fn wrapped_keys_decrypt_to_the_key_bytes_under_the_wrapping_key() {
+    let hsm = SoftHsm::new();
+    hsm.insert_sm4("kt", [1; 16]).expect("new label");
+    hsm.insert_sm4("uk", [2; 16]).expect("new label");
+    hsm.insert_tdes("kt3", PURSE_KEY).expect("new label");
+    hsm.insert_tdes("uk3", [3; 16]).expect("new label");
+    hsm.insert_hmac("mac", vec![4; 16]).expect("new label");
+    let wrapped = hsm.wrap_key(&label("uk"), &label("kt")).expect("wrap");
+    assert_eq!(
+        sm4::decrypt(&[1; 16], Sm4Mode::Ecb, Padding::None, &wrapped).expect("ecb"),
+        vec![2; 16]
+    );
+    let wrapped = hsm.wrap_key(&label("uk3"), &label("kt3")).expect("wrap");
+    assert_eq!(
+        tdes::ecb_decrypt(&PURSE_KEY, &wrapped).expect("ecb"),
+        vec![3; 16]
+    );
+    assert!(matches!(
+        hsm.wrap_key(&label("uk"), &label("kt3")),
+        Err(HsmError::WrongKind {
+            needed: KeyKind::Sm4,
+            actual: KeyKind::Tdes,
+            ..
+        })
+    ));
+    assert!(matches!(
+        hsm.wrap_key(&label("mac"), &label("kt")),
+        Err(HsmError::WrongKind { .. })
+    ));
+    assert!(matches!(
+        hsm.wrap_key(&label("uk"), &label("none")),
+        Err(HsmError::UnknownKey(_))
+    ));
+}
+
+#[test]
+fn development_stores_hold_the_chip_masters() {
+    let hsm = SoftHsm::for_tests();
+    for name in labels::CHIP_MASTERS {
+        assert_eq!(hsm.key_kind(&label(name)), Some(KeyKind::Sm4), "{name}");
     }
 }

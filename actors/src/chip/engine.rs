@@ -1,0 +1,580 @@
+//! The chip jobs themselves, as plain blocking code over a
+//! [`CardReader`]: personalisation (resumed from what the card says), the
+//! card check (验卡) and PIN operations. A [`super::ReaderActor`] runs them
+//! on tokio's blocking pool.
+//!
+//! What each job writes to the card comes from `cardhub_protocols::chip`
+//! (the script builder, the record codecs, the PIN commands); the data
+//! comes from storage (person, card, the chip bound to it); progress is
+//! written to the job's row as each phase completes.
+
+use std::collections::BTreeMap;
+
+use cardhub_devices::reader::{CardReader, PcscReader};
+use cardhub_protocols::apdu::{Command, StatusWord};
+use cardhub_protocols::card_status::CardStatus;
+use cardhub_protocols::chip::compare::{self, Mismatch};
+use cardhub_protocols::chip::data::{CardRecords, HolderRecords, RecordValues, birthplace_for_ssn};
+use cardhub_protocols::chip::personalise::{
+    self as script, CardKeyLabels, CardObservation, PersonalisationTarget,
+};
+use cardhub_protocols::chip::pin::{self, PinStatus};
+use cardhub_protocols::chip::profile::{self, CardKey, cla, ins, key_id};
+use cardhub_protocols::chip::sm;
+use cardhub_protocols::chip::text;
+use cardhub_protocols::identity::Sex as ChipSex;
+use cardhub_protocols::roles::Role;
+use cardhub_storage::chips::{
+    self, ChipAlgorithm, ChipJob, ChipJobKind, ChipJobStatus, JobOutcome, NewCardChip,
+};
+use cardhub_storage::persons::{Person, Sex};
+use cardhub_storage::{Actor, cards, persons};
+use chrono::{Datelike, NaiveDate};
+use serde_json::{Value, json};
+
+use super::channel::{CardChannel, JobFailure};
+use super::{ChipRuntime, JobRequest, PinOperation};
+
+/// The actor the hub's own chip work is recorded under (resumptions, jobs
+/// interrupted by a restart).
+pub fn hub_actor() -> Actor {
+    Actor::new("hub:chip", Role::WorkshopOperator)
+}
+
+/// 民族 written when the record has none: 97, "other" (GB 3304).
+const ETHNICITY_OTHER: i32 = 97;
+
+/// Card statuses in which a chip may be personalised.
+const PERSONALISABLE: [CardStatus; 2] = [CardStatus::DataPrepared, CardStatus::InProduction];
+
+/// Runs `request` (recorded as `job`) on the card in the reader called
+/// `name`, opening the reader into `slot` if it is not open yet. Never
+/// panics on card input; every failure becomes the job's outcome.
+pub fn execute(
+    slot: &mut Option<PcscReader>,
+    name: &str,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    request: &JobRequest,
+) -> JobOutcome {
+    let mut apdus = 0;
+    let result = open(slot, name).and_then(|reader| {
+        let mut chan = CardChannel::open(reader)?;
+        let result = dispatch(&mut chan, runtime, job, request);
+        apdus = chan.apdus();
+        chan.close();
+        result
+    });
+    let apdus = i32::try_from(apdus).unwrap_or(i32::MAX).max(job.apdus);
+    match result {
+        Ok(result) => JobOutcome {
+            status: ChipJobStatus::Done,
+            result: Some(result),
+            error: None,
+            apdus,
+        },
+        Err(JobFailure::Interrupted(e)) => {
+            // The session is gone with the card; open afresh next time.
+            slot.take();
+            JobOutcome {
+                status: ChipJobStatus::Interrupted,
+                result: None,
+                error: Some(e),
+                apdus,
+            }
+        }
+        Err(JobFailure::Failed(e)) => {
+            // A fresh session next time, whatever state this one is in.
+            slot.take();
+            JobOutcome {
+                status: ChipJobStatus::Failed,
+                result: None,
+                error: Some(e),
+                apdus,
+            }
+        }
+    }
+}
+
+/// The card identification code of the card in the reader.
+pub fn read_chip_id(slot: &mut Option<PcscReader>, name: &str) -> Result<String, JobFailure> {
+    let reader = open(slot, name)?;
+    let mut chan = CardChannel::open(reader)?;
+    let id = read_card_id_code(&mut chan);
+    chan.close();
+    id
+}
+
+fn open<'s>(
+    slot: &'s mut Option<PcscReader>,
+    name: &str,
+) -> Result<&'s mut dyn CardReader, JobFailure> {
+    if slot.is_none() {
+        *slot = Some(PcscReader::open(name)?);
+    }
+    Ok(slot.as_mut().expect("opened above") as &mut dyn CardReader)
+}
+
+fn read_card_id_code(chan: &mut CardChannel<'_>) -> Result<String, JobFailure> {
+    let select_mf = Command::new(cla::PLAIN, ins::SELECT, profile::select::BY_FID, 0)
+        .with_data(profile::fid::MF.to_be_bytes().to_vec());
+    chan.expect_ok(&select_mf, "SELECT MF")?;
+    let [p1, p2] = profile::get_data::CARD_ID_CODE.to_be_bytes();
+    let get =
+        Command::new(cla::PROPRIETARY, ins::GET_DATA, p1, p2).with_le(profile::CARD_ID_CODE_LEN);
+    let data = chan.expect_ok(&get, "GET DATA (card identification code)")?;
+    text::decode_ascii("card identification code", &data).map_err(|e| {
+        JobFailure::Failed(format!("the card's identification code is unreadable: {e}"))
+    })
+}
+
+fn dispatch(
+    chan: &mut CardChannel<'_>,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    request: &JobRequest,
+) -> Result<Value, JobFailure> {
+    match request {
+        JobRequest::Personalise { card_id, actor } => {
+            personalise(chan, runtime, job, *card_id, actor)
+        }
+        JobRequest::Check { card_id, .. } => check_card(chan, runtime, job, *card_id),
+        JobRequest::Pin { operation, .. } => pin_operation(chan, runtime, job, operation),
+        JobRequest::Resume { actor, .. } => match (job.kind, job.card_id) {
+            (ChipJobKind::Personalise, Some(card_id)) => {
+                personalise(chan, runtime, job, card_id, actor)
+            }
+            (ChipJobKind::Check, Some(card_id)) => check_card(chan, runtime, job, card_id),
+            (kind, _) => Err(JobFailure::Failed(format!(
+                "a {kind} job cannot be resumed: start it again"
+            ))),
+        },
+    }
+}
+
+fn phase(
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    name: &'static str,
+    chip: Option<&str>,
+    chan: &CardChannel<'_>,
+) -> Result<(), JobFailure> {
+    let apdus = i32::try_from(chan.apdus())
+        .unwrap_or(i32::MAX)
+        .saturating_add(job.apdus);
+    runtime
+        .store
+        .with_conn(|conn| chips::record_phase(conn, job.id, name, chip, apdus))?;
+    Ok(())
+}
+
+/// What the database says the chip must carry, before the card is asked
+/// anything: a name the chip cannot hold is refused here, with the chip
+/// untouched.
+struct Expected {
+    card_number: String,
+    holder: HolderRecords,
+    /// The permanent-residence record's Chinese name, compared at the check.
+    permit_chinese_name: Option<String>,
+    substitutions: Vec<(char, String)>,
+}
+
+fn expected(
+    runtime: &ChipRuntime,
+    card_id: i64,
+    for_personalisation: bool,
+) -> Result<Expected, JobFailure> {
+    let hsm = runtime.store.hsm().clone();
+    let (card, person): (cards::Card, Person) = runtime.store.with_conn(|conn| {
+        let card = cards::get_card(conn, card_id)?;
+        let person = persons::get(conn, hsm.as_ref(), card.person_id)?;
+        Ok((card, person))
+    })?;
+    if for_personalisation && !PERSONALISABLE.contains(&card.status) {
+        return Err(JobFailure::Failed(format!(
+            "card {card_id} is {}: only a card in data-prepared or in-production is personalised",
+            card.status.as_str()
+        )));
+    }
+    let card_number = card.card_number.ok_or_else(|| {
+        JobFailure::Failed(format!(
+            "card {card_id} has no card number yet: production assigns one before personalisation"
+        ))
+    })?;
+    let permanent_resident = person.document_type == "permanent-residence";
+    let name = match (&person.english_name, permanent_resident) {
+        (Some(english), true) => english.clone(),
+        _ => person.name.clone(),
+    };
+    let chip_name = text::to_chip_text("name", &name, &runtime.substitutions)
+        .map_err(|e| JobFailure::Failed(e.to_string()))?;
+    let substitutions = name
+        .chars()
+        .filter_map(|c| runtime.substitutions.get(c).map(|to| (c, to.to_owned())))
+        .collect();
+    let sex = match person.sex {
+        Sex::Male => ChipSex::Male,
+        Sex::Female => ChipSex::Female,
+        other => {
+            return Err(JobFailure::Failed(format!(
+                "person {} has sex `{other:?}`: the chip holds male or female; correct the record",
+                person.id
+            )));
+        }
+    };
+    let ethnicity = person.ethnicity.unwrap_or(ETHNICITY_OTHER);
+    let ethnicity = u8::try_from(ethnicity)
+        .ok()
+        .filter(|e| *e > 0)
+        .ok_or_else(|| {
+            JobFailure::Failed(format!(
+                "person {}: ethnicity code {ethnicity} is not a GB 3304 code",
+                person.id
+            ))
+        })?;
+    let birthplace = birthplace_for_ssn(&person.document_number)
+        .map_err(|e| JobFailure::Failed(e.to_string()))?;
+    Ok(Expected {
+        card_number,
+        holder: HolderRecords {
+            ssn: person.document_number.clone(),
+            name: chip_name,
+            sex,
+            ethnicity,
+            birthplace,
+            birth_date: person.birth_date,
+        },
+        permit_chinese_name: person.permit_chinese_name.filter(|_| permanent_resident),
+        substitutions,
+    })
+}
+
+fn algorithm_name(runtime: &ChipRuntime) -> ChipAlgorithm {
+    match runtime.algorithm {
+        sm::CardAlgorithm::Sm4 => ChipAlgorithm::Sm4,
+        sm::CardAlgorithm::Tdes => ChipAlgorithm::Tdes,
+    }
+}
+
+fn add_years(date: NaiveDate, years: u32) -> NaiveDate {
+    let year = date.year() + i32::try_from(years).unwrap_or(0);
+    NaiveDate::from_ymd_opt(year, date.month(), date.day())
+        .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), 28))
+        .unwrap_or(date)
+}
+
+fn personalise(
+    chan: &mut CardChannel<'_>,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    card_id: i64,
+    actor: &Actor,
+) -> Result<Value, JobFailure> {
+    let expected = expected(runtime, card_id, true)?;
+    let observation =
+        script::observe(&mut |cmd: &Command| chan.exchange(cmd)).map_err(|e| match e {
+            script::ObserveError::Exchange(failure) => failure,
+            other => JobFailure::Failed(other.to_string()),
+        })?;
+    let chip_id = observation.card_id_code.clone();
+    phase(runtime, job, "observe", Some(&chip_id), chan)?;
+
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let substitutions: Vec<Value> = expected
+        .substitutions
+        .iter()
+        .map(|(from, to)| json!({"from": from.to_string(), "to": to}))
+        .collect();
+    let binding = runtime.store.with_conn(|conn| {
+        chips::bind_chip(
+            conn,
+            runtime.store.hsm().as_ref(),
+            &NewCardChip {
+                card_id,
+                chip_id: chip_id.clone(),
+                algorithm: algorithm_name(runtime),
+                card_type: char::from(runtime.card_type.to_byte()).to_string(),
+                spec_version: runtime.config.spec_version.clone(),
+                institution: hex::encode_upper(runtime.institution),
+                issued_on: today,
+                expires_on: add_years(today, runtime.config.validity_years),
+                chip_name: expected.holder.name.clone(),
+                substitutions: Value::Array(substitutions.clone()),
+            },
+            actor,
+        )
+    })?;
+    let target = PersonalisationTarget {
+        algorithm: runtime.algorithm,
+        card_records: CardRecords {
+            card_id_code: chip_id.clone(),
+            card_type: runtime.card_type,
+            spec_version: runtime.config.spec_version.clone(),
+            institution: runtime.institution,
+            issue_date: binding.issued_on,
+            expiry_date: binding.expires_on,
+            card_number: expected.card_number.clone(),
+        },
+        holder_records: expected.holder.clone(),
+        initial_pin: runtime.initial_pin.to_string(),
+    };
+    let hsm = runtime.store.hsm().as_ref();
+    let keys = CardKeyLabels::derive(hsm, &chip_id)?;
+    let result = run_script(chan, runtime, job, &target, &observation, &keys, &chip_id);
+    if let Err(e) = keys.destroy(hsm) {
+        tracing::warn!(error = %e, "cannot destroy the card's derived keys");
+    }
+    let written = result?;
+    runtime
+        .store
+        .with_conn(|conn| chips::mark_personalised(conn, card_id))?;
+    Ok(json!({
+        "chip_id": chip_id,
+        "steps": written,
+        "resumed_from": observation.life_cycle.map(|l| format!("{l:?}")),
+        "substitutions": substitutions,
+    }))
+}
+
+fn run_script(
+    chan: &mut CardChannel<'_>,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    target: &PersonalisationTarget,
+    observation: &CardObservation,
+    keys: &CardKeyLabels,
+    chip_id: &str,
+) -> Result<usize, JobFailure> {
+    let hsm = runtime.store.hsm().as_ref();
+    let steps =
+        script::build(target, observation).map_err(|e| JobFailure::Failed(e.to_string()))?;
+    let mut current = None;
+    for step in &steps {
+        if current != Some(step.phase) {
+            if let Some(done) = current {
+                phase(runtime, job, script::Phase::name(done), Some(chip_id), chan)?;
+            }
+            current = Some(step.phase);
+        }
+        let challenge = if step.needs_challenge() {
+            Some(chan.challenge()?)
+        } else {
+            None
+        };
+        let cmd = script::prepare(step, hsm, runtime.algorithm, keys, challenge.as_ref())?;
+        let response = chan.exchange(&cmd)?;
+        if !response.sw.is_ok() {
+            return Err(JobFailure::refused(&step.description, response.sw));
+        }
+    }
+    if let Some(done) = current {
+        phase(runtime, job, done.name(), Some(chip_id), chan)?;
+    }
+    Ok(steps.len())
+}
+
+/// Reads every record of EF05 and EF06 by tag.
+fn read_records(
+    chan: &mut CardChannel<'_>,
+    sfi: u8,
+    fields: &[profile::RecordField],
+) -> Result<RecordValues, JobFailure> {
+    let mut values = BTreeMap::new();
+    for field in fields {
+        let cmd = Command::new(
+            cla::PLAIN,
+            ins::READ_RECORD,
+            field.tag,
+            (sfi << 3) | profile::read_mode::BY_TAG,
+        )
+        .with_le(0x100);
+        let response = chan.exchange(&cmd)?;
+        if response.sw == StatusWord::RECORD_NOT_FOUND {
+            continue;
+        }
+        if !response.sw.is_ok() {
+            return Err(JobFailure::refused(
+                &format!("READ RECORD of {}", field.name),
+                response.sw,
+            ));
+        }
+        let (tag, value) =
+            cardhub_protocols::apdu::tlv::parse_record(&response.data).map_err(|e| {
+                JobFailure::Failed(format!(
+                    "the card's {} record is malformed: {e}",
+                    field.name
+                ))
+            })?;
+        if tag != field.tag {
+            return Err(JobFailure::Failed(format!(
+                "asked for record {:02X} ({}), the card answered record {tag:02X}",
+                field.tag, field.name
+            )));
+        }
+        values.insert(tag, value.to_vec());
+    }
+    Ok(values)
+}
+
+fn check_card(
+    chan: &mut CardChannel<'_>,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    card_id: i64,
+) -> Result<Value, JobFailure> {
+    let expected = expected(runtime, card_id, false)?;
+    let chip_id = read_card_id_code(chan)?;
+    phase(runtime, job, "observe", Some(&chip_id), chan)?;
+    let binding = runtime
+        .store
+        .with_conn(|conn| chips::chip_of_card(conn, card_id))?;
+    let Some(binding) = binding else {
+        return Err(JobFailure::Failed(format!(
+            "card {card_id} has no chip bound to it: personalise it first"
+        )));
+    };
+    let mut mismatches: Vec<Mismatch> = Vec::new();
+    if binding.chip_id != chip_id {
+        mismatches.push(Mismatch {
+            field: "card_id_code",
+            expected: binding.chip_id.clone(),
+            found: chip_id.clone(),
+        });
+    }
+    let select = Command::new(cla::PLAIN, ins::SELECT, profile::select::BY_NAME, 0)
+        .with_data(profile::SSSE_NAME.to_vec());
+    chan.expect_ok(&select, "SELECT SSSE")?;
+
+    // A copied chip answers INTERNAL AUTHENTICATE wrongly.
+    let hsm = runtime.store.hsm().as_ref();
+    let keys = CardKeyLabels::derive(hsm, &chip_id)?;
+    let authentic = internal_authenticate(chan, runtime, &keys);
+    if let Err(e) = keys.destroy(hsm) {
+        tracing::warn!(error = %e, "cannot destroy the card's derived keys");
+    }
+    let authentic = authentic?;
+    phase(runtime, job, "authenticate", Some(&chip_id), chan)?;
+
+    let card_values = read_records(chan, profile::sfi::EF05, &profile::EF05_RECORDS)?;
+    let holder_values = read_records(chan, profile::sfi::EF06, &profile::EF06_RECORDS)?;
+    phase(runtime, job, "read-back", Some(&chip_id), chan)?;
+    let expected_card = CardRecords {
+        card_id_code: binding.chip_id.clone(),
+        card_type: runtime.card_type,
+        spec_version: binding.spec_version.clone(),
+        institution: hex::decode(&binding.institution)
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .unwrap_or(runtime.institution),
+        issue_date: binding.issued_on,
+        expiry_date: binding.expires_on,
+        card_number: expected.card_number.clone(),
+    };
+    let data = |e: cardhub_protocols::chip::data::DataError| JobFailure::Failed(e.to_string());
+    mismatches.extend(compare::compare_card(&expected_card, &card_values).map_err(data)?);
+    mismatches.extend(compare::compare_holder(&expected.holder, &holder_values).map_err(data)?);
+    Ok(json!({
+        "chip_id": chip_id,
+        "authentic": authentic,
+        "mismatches": mismatches,
+        "permit_chinese_name": expected.permit_chinese_name,
+        "passed": authentic && mismatches.is_empty(),
+    }))
+}
+
+fn internal_authenticate(
+    chan: &mut CardChannel<'_>,
+    runtime: &ChipRuntime,
+    keys: &CardKeyLabels,
+) -> Result<bool, JobFailure> {
+    let data: [u8; 8] = rand::random();
+    let cmd = Command::new(
+        cla::PLAIN,
+        ins::INTERNAL_AUTHENTICATE,
+        0,
+        key_id::INTERNAL_AUTH,
+    )
+    .with_data(data.to_vec())
+    .with_le(runtime.algorithm.block_len());
+    let answer = chan.exchange(&cmd)?;
+    if !answer.sw.is_ok() {
+        return Ok(false);
+    }
+    Ok(sm::check_internal_auth(
+        runtime.store.hsm().as_ref(),
+        runtime.algorithm,
+        keys.label(CardKey::InternalAuth),
+        &data,
+        &answer.data,
+    )?)
+}
+
+fn pin_operation(
+    chan: &mut CardChannel<'_>,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    operation: &PinOperation,
+) -> Result<Value, JobFailure> {
+    let chip_id = read_card_id_code(chan)?;
+    phase(runtime, job, "observe", Some(&chip_id), chan)?;
+    let select = Command::new(cla::PLAIN, ins::SELECT, profile::select::BY_NAME, 0)
+        .with_data(profile::SSSE_NAME.to_vec());
+    chan.expect_ok(&select, "SELECT SSSE")?;
+    let hsm = runtime.store.hsm().as_ref();
+    let format = |e: pin::PinError| JobFailure::Failed(e.to_string());
+    let response = match operation {
+        PinOperation::Change { old, new } => {
+            chan.exchange(&pin::change(old, new).map_err(format)?)?
+        }
+        PinOperation::Reset { new } => {
+            let keys = CardKeyLabels::derive(hsm, &chip_id)?;
+            let sent = pin::reset(new).map_err(format).and_then(|cmd| {
+                chan.exchange_with_mac(hsm, runtime.algorithm, keys.label(CardKey::PinReset), cmd)
+            });
+            let _ = keys.destroy(hsm);
+            sent?
+        }
+        PinOperation::Unblock => {
+            let keys = CardKeyLabels::derive(hsm, &chip_id)?;
+            let sent = chan.exchange_with_mac(
+                hsm,
+                runtime.algorithm,
+                keys.label(CardKey::PinUnblock),
+                pin::unblock(),
+            );
+            let _ = keys.destroy(hsm);
+            sent?
+        }
+    };
+    let status = PinStatus::from_sw(response.sw);
+    // The counter as the card reports it now.
+    let tries = PinStatus::from_sw(chan.exchange(&pin::query_tries())?.sw);
+    let tries_left = match tries {
+        PinStatus::Wrong { tries_left } => Some(tries_left),
+        PinStatus::Blocked => Some(0),
+        _ => None,
+    };
+    // A refused PIN is an answer, not a failure of the job: the operator
+    // tells the holder how many tries are left.
+    let (accepted, message) = match status {
+        PinStatus::Accepted => (true, "done".to_owned()),
+        PinStatus::Wrong { tries_left } => (
+            false,
+            format!("wrong PIN: {tries_left} tries left before the PIN blocks"),
+        ),
+        PinStatus::Blocked => (
+            false,
+            "the PIN is blocked: unblock or reset it after checking the holder's identity"
+                .to_owned(),
+        ),
+        PinStatus::Other(sw) => return Err(JobFailure::refused("the PIN operation", sw)),
+    };
+    Ok(json!({
+        "chip_id": chip_id,
+        "accepted": accepted,
+        "message": message,
+        "tries_left": tries_left,
+    }))
+}

@@ -1,0 +1,260 @@
+//! [`ReaderActor`]: one per card reader. It owns the reader's PC/SC
+//! session, runs one job at a time on the card in it, and resumes an
+//! interrupted personalisation when the same chip comes back.
+//!
+//! PC/SC calls block, so a job's APDU exchange runs on tokio's blocking
+//! pool (the actor's event loop stays free to answer `Describe` and card
+//! events); the reader itself sits behind a mutex that only the running job
+//! holds. A job is written `running` before the first APDU and its outcome
+//! is written before anyone is told of it.
+
+use std::sync::{Arc, Mutex, PoisonError};
+
+use actix::prelude::*;
+use cardhub_devices::reader::{Atr, PcscReader};
+use cardhub_storage::chips::{ChipJob, ChipJobStatus, JobOutcome};
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use super::engine;
+use super::{ChipError, ChipRuntime, JobRequest, JobTicket};
+
+/// What a reader is doing, for the API and the wall.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct ReaderInfo {
+    /// The reader's PC/SC name.
+    pub name: String,
+    /// The ATR of the card in it, upper-case hex; `None` when empty.
+    pub card_atr: Option<String>,
+    /// The job running on its card, if any.
+    pub busy_with: Option<i64>,
+}
+
+/// The actor owning one reader.
+pub struct ReaderActor {
+    name: String,
+    runtime: Arc<ChipRuntime>,
+    reader: Arc<Mutex<Option<PcscReader>>>,
+    card: Option<Atr>,
+    busy_with: Option<i64>,
+}
+
+impl ReaderActor {
+    /// An actor for the reader called `name`.
+    pub fn new(name: String, runtime: Arc<ChipRuntime>) -> Self {
+        Self {
+            name,
+            runtime,
+            reader: Arc::new(Mutex::new(None)),
+            card: None,
+            busy_with: None,
+        }
+    }
+
+    /// Starts `request` (already recorded as `job`) on the blocking pool;
+    /// `done` receives the job as finally stored.
+    fn execute(
+        &mut self,
+        job: ChipJob,
+        request: JobRequest,
+        done: oneshot::Sender<ChipJob>,
+        ctx: &mut Context<Self>,
+    ) {
+        self.busy_with = Some(job.id);
+        let runtime = Arc::clone(&self.runtime);
+        let reader = Arc::clone(&self.reader);
+        let name = self.name.clone();
+        let job_id = job.id;
+        let actor = request.actor().clone();
+        let timeout = runtime.config.job_timeout();
+        let work = async move {
+            let store = runtime.store.clone();
+            let blocking_runtime = Arc::clone(&runtime);
+            let run = tokio::task::spawn_blocking(move || {
+                let mut slot = reader.lock().unwrap_or_else(PoisonError::into_inner);
+                engine::execute(&mut slot, &name, &blocking_runtime, &job, &request)
+            });
+            let outcome = match tokio::time::timeout(timeout, run).await {
+                Ok(Ok(outcome)) => outcome,
+                Ok(Err(join)) => JobOutcome {
+                    status: ChipJobStatus::Failed,
+                    result: None,
+                    error: Some(format!("the job stopped unexpectedly: {join}")),
+                    apdus: 0,
+                },
+                Err(_) => JobOutcome {
+                    status: ChipJobStatus::Interrupted,
+                    result: None,
+                    error: Some(format!(
+                        "the card did not finish within {} s: check the reader, then present the card again",
+                        timeout.as_secs()
+                    )),
+                    apdus: 0,
+                },
+            };
+            let apdus = match store.get_chip_job(job_id).await {
+                Ok(current) => outcome.apdus.max(current.apdus),
+                Err(_) => outcome.apdus,
+            };
+            let outcome = JobOutcome { apdus, ..outcome };
+            metrics::counter!("cardhub_chip_jobs_total", "status" => outcome.status.as_str())
+                .increment(1);
+            match store.finish_chip_job(job_id, outcome, actor).await {
+                Ok(finished) => {
+                    let _ = done.send(finished);
+                }
+                Err(e) => {
+                    tracing::error!(job = job_id, error = %e, "cannot record the job's outcome")
+                }
+            }
+        };
+        work.into_actor(self)
+            .map(|(), act, _| act.busy_with = None)
+            .spawn(ctx);
+    }
+
+    /// Drops the PC/SC session of a card that left (a running job holds
+    /// the lock and drops it itself when the card is found gone).
+    fn forget_session(&mut self) {
+        if let Ok(mut slot) = self.reader.try_lock() {
+            slot.take();
+        }
+    }
+
+    /// After a card arrives: if it carries an interrupted personalisation,
+    /// take it up again.
+    fn resume_if_interrupted(&mut self, ctx: &mut Context<Self>) {
+        if !self.runtime.config.auto_resume || self.busy_with.is_some() {
+            return;
+        }
+        let runtime = Arc::clone(&self.runtime);
+        let reader = Arc::clone(&self.reader);
+        let name = self.name.clone();
+        async move {
+            let chip_id = tokio::task::spawn_blocking(move || {
+                let mut slot = reader.lock().unwrap_or_else(PoisonError::into_inner);
+                engine::read_chip_id(&mut slot, &name)
+            })
+            .await
+            .ok()?
+            .ok()?;
+            runtime
+                .store
+                .interrupted_personalisation(chip_id)
+                .await
+                .ok()
+                .flatten()
+        }
+        .into_actor(self)
+        .map(|job, act, ctx| {
+            if let Some(job) = job
+                && act.busy_with.is_none()
+            {
+                tracing::info!(reader = %act.name, job = job.id, "resuming an interrupted personalisation");
+                let request = JobRequest::Resume {
+                    job_id: job.id,
+                    actor: engine::hub_actor(),
+                };
+                ctx.notify(Run(request));
+            }
+        })
+        .spawn(ctx);
+    }
+}
+
+impl Actor for ReaderActor {
+    type Context = Context<Self>;
+
+    fn stopped(&mut self, _: &mut Context<Self>) {
+        if let Ok(mut slot) = self.reader.try_lock() {
+            slot.take();
+        }
+    }
+}
+
+/// A card was inserted into the reader.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CardArrived {
+    pub atr: Atr,
+}
+
+impl Handler<CardArrived> for ReaderActor {
+    type Result = ();
+
+    fn handle(&mut self, msg: CardArrived, ctx: &mut Context<Self>) {
+        tracing::info!(reader = %self.name, atr = %msg.atr, "card inserted");
+        self.card = Some(msg.atr);
+        self.forget_session();
+        self.resume_if_interrupted(ctx);
+    }
+}
+
+/// The card was taken out.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub(crate) struct CardLeft;
+
+impl Handler<CardLeft> for ReaderActor {
+    type Result = ();
+
+    fn handle(&mut self, _: CardLeft, _: &mut Context<Self>) {
+        tracing::info!(reader = %self.name, "card removed");
+        self.card = None;
+        self.forget_session();
+    }
+}
+
+/// Asks what the reader is doing.
+#[derive(Message)]
+#[rtype(result = "ReaderInfo")]
+pub(crate) struct Describe;
+
+impl Handler<Describe> for ReaderActor {
+    type Result = MessageResult<Describe>;
+
+    fn handle(&mut self, _: Describe, _: &mut Context<Self>) -> Self::Result {
+        MessageResult(ReaderInfo {
+            name: self.name.clone(),
+            card_atr: self.card.as_ref().map(ToString::to_string),
+            busy_with: self.busy_with,
+        })
+    }
+}
+
+/// Runs a job on the card in this reader.
+#[derive(Message)]
+#[rtype(result = "Result<JobTicket, ChipError>")]
+pub(crate) struct Run(pub JobRequest);
+
+impl Handler<Run> for ReaderActor {
+    type Result = ResponseActFuture<Self, Result<JobTicket, ChipError>>;
+
+    fn handle(&mut self, Run(request): Run, _: &mut Context<Self>) -> Self::Result {
+        if let Some(job) = self.busy_with {
+            let err = ChipError::ReaderBusy {
+                reader: self.name.clone(),
+                job,
+            };
+            return Box::pin(fut::ready(Err(err)));
+        }
+        // Claimed now, so a second request arriving while the job is being
+        // recorded is refused rather than queued behind it.
+        self.busy_with = Some(0);
+        let store = self.runtime.store.clone();
+        let reader = self.name.clone();
+        let record = async move {
+            request
+                .record(&store, reader)
+                .await
+                .map(|job| (job, request))
+        };
+        Box::pin(record.into_actor(self).map(|recorded, act, ctx| {
+            act.busy_with = None;
+            let (job, request) = recorded?;
+            let (tx, rx) = oneshot::channel();
+            act.execute(job.clone(), request, tx, ctx);
+            Ok(JobTicket { job, done: rx })
+        }))
+    }
+}

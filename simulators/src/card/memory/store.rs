@@ -1,0 +1,100 @@
+//! The card file: [`CardMemory`] as pretty JSON on disk, written atomically
+//! (a temporary file beside it, synced, then renamed over it) so a simulator
+//! killed mid-write leaves the previous card intact, never half a card.
+
+use std::fs::{self, File};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use super::{CardMemory, FORMAT_VERSION};
+
+/// Why a card file could not be created, read or written.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum MemoryError {
+    /// The card identification code is not 16 hex characters.
+    #[error(
+        "card identification code `{0}` is not 16 hex characters (8 bytes): give one like 1100000012345678"
+    )]
+    CardIdCode(String),
+    /// The file could not be read or written.
+    #[error("card file {path}: {source}; check the path and its directory's permissions")]
+    Io {
+        /// The card file.
+        path: PathBuf,
+        /// The failure.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a card file this simulator understands.
+    #[error(
+        "card file {path} is not a valid card: {source}; fix it by hand or delete it and start again with --blank"
+    )]
+    Parse {
+        /// The card file.
+        path: PathBuf,
+        /// The decoding failure.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The file was written by another layout version.
+    #[error(
+        "card file {path} has layout version {found}, this simulator reads version {FORMAT_VERSION}: recreate it with --blank"
+    )]
+    Version {
+        /// The card file.
+        path: PathBuf,
+        /// The version found.
+        found: u32,
+    },
+}
+
+impl CardMemory {
+    /// Reads a card file.
+    pub fn load(path: &Path) -> Result<Self, MemoryError> {
+        let text = fs::read_to_string(path).map_err(|source| MemoryError::Io {
+            path: path.to_owned(),
+            source,
+        })?;
+        let memory: CardMemory =
+            serde_json::from_str(&text).map_err(|source| MemoryError::Parse {
+                path: path.to_owned(),
+                source,
+            })?;
+        if memory.format != FORMAT_VERSION {
+            return Err(MemoryError::Version {
+                path: path.to_owned(),
+                found: memory.format,
+            });
+        }
+        Ok(memory)
+    }
+
+    /// Writes the card file atomically: `<path>.tmp` is written and synced,
+    /// then renamed over `path`, then the directory is synced.
+    pub fn save(&self, path: &Path) -> Result<(), MemoryError> {
+        let io = |source| MemoryError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let json = serde_json::to_vec_pretty(self).expect("card memory always serialises to JSON");
+        let mut tmp_name = path.as_os_str().to_owned();
+        tmp_name.push(".tmp");
+        let tmp = PathBuf::from(tmp_name);
+        let mut file = File::create(&tmp).map_err(io)?;
+        file.write_all(&json).map_err(io)?;
+        file.sync_all().map_err(io)?;
+        drop(file);
+        fs::rename(&tmp, path).map_err(io)?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        // Syncing the directory makes the rename itself durable; a file
+        // system that cannot open directories for syncing still renamed.
+        if let Ok(d) = File::open(dir) {
+            let _ = d.sync_all();
+        }
+        Ok(())
+    }
+}
