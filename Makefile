@@ -6,10 +6,11 @@
 CARGO ?= cargo
 CARDHUB_CONFIG ?=
 
-.PHONY: run test build lint bench-crypto packages-run packages-test
+.PHONY: run test build lint bench-crypto bench-chip packages-run packages-test
 
 run: packages-run
 	$(CARGO) build --release -p cardhub-web --bin cardhub
+	scripts/pcsc-rig.sh start || echo "cardhub: the PC/SC rig did not start; the hub runs without card readers"
 	./target/release/cardhub serve $(if $(CARDHUB_CONFIG),--config $(CARDHUB_CONFIG),)
 
 test: packages-test
@@ -27,6 +28,11 @@ lint:
 bench-crypto: packages-test
 	$(CARGO) build --release -p cardhub-web --bin cardhub
 	./target/release/cardhub bench crypto
+
+bench-chip: packages-test
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+	scripts/pcsc-rig.sh start
+	./target/release/cardhub bench chip
 
 packages-run:
 	@scripts/ensure-packages.sh run

@@ -286,6 +286,23 @@ pub fn bind_chip(
     })
 }
 
+/// Binds the chip as [`bind_chip`] does and records it on the job (phase
+/// `observe`), in one transaction.
+pub fn bind_chip_for_job(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    new: &NewCardChip,
+    job_id: i64,
+    apdus: i32,
+    actor: &Actor,
+) -> Result<CardChip, StorageError> {
+    write_tx(conn, |conn| {
+        let chip = bind_chip(conn, hsm, new, actor)?;
+        record_phase(conn, job_id, "observe", Some(&new.chip_id), apdus)?;
+        Ok(chip)
+    })
+}
+
 /// Records that personalisation of the card's chip finished.
 pub fn mark_personalised(conn: &mut DbConnection, card_id: i64) -> Result<(), StorageError> {
     let now = utc_now();
@@ -588,10 +605,15 @@ pub struct JobOutcome {
     pub error: Option<String>,
     /// APDUs exchanged so far, over all attempts.
     pub apdus: i32,
+    /// The chip's card identification code, if the job read it and has not
+    /// recorded it yet.
+    pub chip_id: Option<String>,
 }
 
 /// Ends (or pauses, with `Interrupted`) a running job. Audited as
-/// `chip.<kind>.<status>` with the result and error. A job that is not
+/// `chip.<kind>.<status>` with the result and error. A personalisation
+/// that ends `done` also marks its card's chip personalised, in the same
+/// transaction. A job that is not
 /// running is a [`StorageError::Conflict`]. `Running` is not an outcome and
 /// is refused as [`StorageError::Invalid`].
 pub fn finish_job(
@@ -616,8 +638,22 @@ pub fn finish_job(
         }
         let now = utc_now();
         let finished = (outcome.status != ChipJobStatus::Interrupted).then_some(now);
+        let chip_id = outcome.chip_id.clone().or(job.chip_id.clone());
+        let phase = if outcome.status == ChipJobStatus::Done {
+            "done".to_owned()
+        } else {
+            job.phase.clone()
+        };
+        if job.kind == ChipJobKind::Personalise
+            && outcome.status == ChipJobStatus::Done
+            && let Some(card_id) = job.card_id
+        {
+            mark_personalised(conn, card_id)?;
+        }
         diesel::update(chip_jobs::table.find(id))
             .set((
+                chip_jobs::chip_id.eq(&chip_id),
+                chip_jobs::phase.eq(&phase),
                 chip_jobs::status.eq(outcome.status.as_str()),
                 chip_jobs::result.eq(outcome.result.as_ref().map(|r| r.to_string())),
                 chip_jobs::error.eq(outcome.error.as_deref()),
@@ -636,7 +672,7 @@ pub fn finish_job(
                 job_subject(id),
                 serde_json::json!({
                     "card_id": job.card_id,
-                    "chip_id": job.chip_id,
+                    "chip_id": chip_id,
                     "reader": job.reader,
                     "phase": job.phase,
                     "apdus": outcome.apdus,
@@ -674,6 +710,7 @@ pub fn interrupt_running_jobs(
                 result: None,
                 error: Some(reason.to_owned()),
                 apdus,
+                chip_id: None,
             },
             actor,
         )?;

@@ -250,6 +250,7 @@ fn a_wrong_mac_is_refused_by_the_card_and_reported() {
     );
     let card_file = sim.card_file.clone();
     sim.stop();
+    wait_for(&api, lease.reader_name(), false);
 
     // The card's maintenance key is no longer the one the hub derives, and
     // a record differs, so the hub's UPDATE RECORD carries a MAC the card

@@ -244,6 +244,18 @@ pub async fn audit_verify(config: &Config) -> ExitCode {
     }
 }
 
+/// `cardhub bench chip`.
+pub fn bench_chip(cards: usize) -> ExitCode {
+    let opts = crate::bench::chip::ChipBenchOptions { cards };
+    match crate::bench::chip::run(&opts) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("bench chip", e),
+    }
+}
+
 /// `cardhub bench crypto`.
 pub fn bench_crypto(seconds: f64) -> ExitCode {
     let opts = crate::bench::crypto::CryptoBenchOptions {

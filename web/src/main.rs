@@ -170,6 +170,14 @@ enum BenchCommand {
         #[arg(long, default_value_t = 3.0)]
         seconds: f64,
     },
+    /// Personalisation and card check of simulated cards through pcscd +
+    /// vpcd (the PC/SC test rig must be running: `scripts/pcsc-rig.sh
+    /// start`), beside a bare PC/SC transmit loop of the same APDUs.
+    Chip {
+        /// Cards to personalise and check.
+        #[arg(long, default_value_t = 20)]
+        cards: usize,
+    },
 }
 
 fn main() -> ExitCode {
@@ -220,6 +228,9 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Crypto { seconds },
             } => cli::bench_crypto(seconds),
+            Command::Bench {
+                command: BenchCommand::Chip { cards },
+            } => cli::bench_chip(cards),
             Command::Sim {
                 command:
                     SimCommand::Card {

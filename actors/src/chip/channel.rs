@@ -65,9 +65,12 @@ pub struct CardChannel<'r> {
 }
 
 impl<'r> CardChannel<'r> {
-    /// Connects to the card in `reader` (T=0 or T=1).
+    /// Connects to the card in `reader` (T=0 or T=1), or keeps the session
+    /// already open with it.
     pub fn open(reader: &'r mut dyn CardReader) -> Result<Self, JobFailure> {
-        reader.connect(ProtocolPreference::Any)?;
+        if !reader.is_connected() {
+            reader.connect(ProtocolPreference::Any)?;
+        }
         Ok(Self { reader, apdus: 0 })
     }
 
@@ -137,10 +140,7 @@ impl<'r> CardChannel<'r> {
         self.exchange(&cmd)
     }
 
-    /// Ends the session, leaving the card powered in the reader.
-    pub fn close(self) {
-        if let Err(e) = self.reader.disconnect() {
-            tracing::debug!(error = %e, "disconnecting from the card failed");
-        }
-    }
+    /// Ends the job's use of the session. The session stays open for the
+    /// next job on the same card; it is dropped when the card leaves.
+    pub fn close(self) {}
 }

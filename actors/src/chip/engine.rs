@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use cardhub_devices::reader::{CardReader, PcscReader};
+use cardhub_devices::reader::{CardReader, PcscReader, ReaderError};
 use cardhub_protocols::apdu::{Command, StatusWord};
 use cardhub_protocols::card_status::CardStatus;
 use cardhub_protocols::chip::compare::{self, Mismatch};
@@ -47,28 +47,41 @@ const ETHNICITY_OTHER: i32 = 97;
 /// Card statuses in which a chip may be personalised.
 const PERSONALISABLE: [CardStatus; 2] = [CardStatus::DataPrepared, CardStatus::InProduction];
 
-/// Runs `request` (recorded as `job`) on the card in the reader called
-/// `name`, opening the reader into `slot` if it is not open yet. Never
-/// panics on card input; every failure becomes the job's outcome.
+/// A reader kept open between jobs; `None` until first needed, and again
+/// after its card left.
+pub type ReaderSlot = Option<Box<dyn CardReader>>;
+
+/// Opens a reader for a [`ReaderSlot`].
+pub type OpenReader<'a> = dyn Fn() -> Result<Box<dyn CardReader>, ReaderError> + 'a;
+
+/// Opens the PC/SC reader called `name`.
+pub fn pcsc_opener(name: &str) -> impl Fn() -> Result<Box<dyn CardReader>, ReaderError> + '_ {
+    move || PcscReader::open(name).map(|r| Box::new(r) as Box<dyn CardReader>)
+}
+
+/// Runs `request` (recorded as `job`) on the card in the reader of `slot`,
+/// opening it with `open` if it is not open yet. Never panics on card
+/// input; every failure becomes the job's outcome.
 pub fn execute(
-    slot: &mut Option<PcscReader>,
-    name: &str,
+    slot: &mut ReaderSlot,
+    open: &OpenReader<'_>,
     runtime: &ChipRuntime,
     job: &ChipJob,
     request: &JobRequest,
 ) -> JobOutcome {
-    let mut apdus = 0;
-    let result = open(slot, name).and_then(|reader| {
-        let mut chan = CardChannel::open(reader)?;
-        let result = dispatch(&mut chan, runtime, job, request);
-        apdus = chan.apdus();
-        chan.close();
-        result
-    });
+    let (mut result, mut apdus) = attempt(slot, open, runtime, job, request);
+    if result.is_err() && apdus <= 1 {
+        // The kept session went stale (the card was swapped faster than
+        // pcscd polls, pcscd restarted): nothing reached the card, so try
+        // once more on a fresh session.
+        slot.take();
+        (result, apdus) = attempt(slot, open, runtime, job, request);
+    }
     let apdus = i32::try_from(apdus).unwrap_or(i32::MAX).max(job.apdus);
     match result {
         Ok(result) => JobOutcome {
             status: ChipJobStatus::Done,
+            chip_id: result["chip_id"].as_str().map(str::to_owned),
             result: Some(result),
             error: None,
             apdus,
@@ -81,6 +94,7 @@ pub fn execute(
                 result: None,
                 error: Some(e),
                 apdus,
+                chip_id: None,
             }
         }
         Err(JobFailure::Failed(e)) => {
@@ -91,28 +105,52 @@ pub fn execute(
                 result: None,
                 error: Some(e),
                 apdus,
+                chip_id: None,
             }
         }
     }
 }
 
+/// One run of a job on the reader's current session; returns the APDUs
+/// exchanged with the result.
+fn attempt(
+    slot: &mut ReaderSlot,
+    open: &OpenReader<'_>,
+    runtime: &ChipRuntime,
+    job: &ChipJob,
+    request: &JobRequest,
+) -> (Result<Value, JobFailure>, u32) {
+    let reader = match open_slot(slot, open) {
+        Ok(reader) => reader,
+        Err(e) => return (Err(e), 0),
+    };
+    let mut chan = match CardChannel::open(reader) {
+        Ok(chan) => chan,
+        Err(e) => return (Err(e), 0),
+    };
+    let result = dispatch(&mut chan, runtime, job, request);
+    let apdus = chan.apdus();
+    chan.close();
+    (result, apdus)
+}
+
 /// The card identification code of the card in the reader.
-pub fn read_chip_id(slot: &mut Option<PcscReader>, name: &str) -> Result<String, JobFailure> {
-    let reader = open(slot, name)?;
+pub fn read_chip_id(slot: &mut ReaderSlot, open: &OpenReader<'_>) -> Result<String, JobFailure> {
+    let reader = open_slot(slot, open)?;
     let mut chan = CardChannel::open(reader)?;
     let id = read_card_id_code(&mut chan);
     chan.close();
     id
 }
 
-fn open<'s>(
-    slot: &'s mut Option<PcscReader>,
-    name: &str,
+fn open_slot<'s>(
+    slot: &'s mut ReaderSlot,
+    open: &OpenReader<'_>,
 ) -> Result<&'s mut dyn CardReader, JobFailure> {
     if slot.is_none() {
-        *slot = Some(PcscReader::open(name)?);
+        *slot = Some(open()?);
     }
-    Ok(slot.as_mut().expect("opened above") as &mut dyn CardReader)
+    Ok(slot.as_mut().expect("opened above").as_mut())
 }
 
 fn read_card_id_code(chan: &mut CardChannel<'_>) -> Result<String, JobFailure> {
@@ -152,6 +190,15 @@ fn dispatch(
     }
 }
 
+/// APDUs of this job so far, over all its attempts.
+fn job_apdus(job: &ChipJob, chan: &CardChannel<'_>) -> i32 {
+    i32::try_from(chan.apdus())
+        .unwrap_or(i32::MAX)
+        .saturating_add(job.apdus)
+}
+
+/// Records that the job completed phase `name` (written before the next
+/// phase's first APDU).
 fn phase(
     runtime: &ChipRuntime,
     job: &ChipJob,
@@ -159,9 +206,7 @@ fn phase(
     chip: Option<&str>,
     chan: &CardChannel<'_>,
 ) -> Result<(), JobFailure> {
-    let apdus = i32::try_from(chan.apdus())
-        .unwrap_or(i32::MAX)
-        .saturating_add(job.apdus);
+    let apdus = job_apdus(job, chan);
     runtime
         .store
         .with_conn(|conn| chips::record_phase(conn, job.id, name, chip, apdus))?;
@@ -277,7 +322,6 @@ fn personalise(
             other => JobFailure::Failed(other.to_string()),
         })?;
     let chip_id = observation.card_id_code.clone();
-    phase(runtime, job, "observe", Some(&chip_id), chan)?;
 
     let today = chrono::Utc::now()
         .with_timezone(&chrono_tz::Asia::Shanghai)
@@ -287,8 +331,9 @@ fn personalise(
         .iter()
         .map(|(from, to)| json!({"from": from.to_string(), "to": to}))
         .collect();
+    let apdus = job_apdus(job, chan);
     let binding = runtime.store.with_conn(|conn| {
-        chips::bind_chip(
+        chips::bind_chip_for_job(
             conn,
             runtime.store.hsm().as_ref(),
             &NewCardChip {
@@ -303,6 +348,8 @@ fn personalise(
                 chip_name: expected.holder.name.clone(),
                 substitutions: Value::Array(substitutions.clone()),
             },
+            job.id,
+            apdus,
             actor,
         )
     })?;
@@ -326,10 +373,8 @@ fn personalise(
     if let Err(e) = keys.destroy(hsm) {
         tracing::warn!(error = %e, "cannot destroy the card's derived keys");
     }
+    // The chip is marked personalised when the job is recorded done.
     let written = result?;
-    runtime
-        .store
-        .with_conn(|conn| chips::mark_personalised(conn, card_id))?;
     Ok(json!({
         "chip_id": chip_id,
         "steps": written,
@@ -426,7 +471,6 @@ fn check_card(
 ) -> Result<Value, JobFailure> {
     let expected = expected(runtime, card_id, false)?;
     let chip_id = read_card_id_code(chan)?;
-    phase(runtime, job, "observe", Some(&chip_id), chan)?;
     let binding = runtime
         .store
         .with_conn(|conn| chips::chip_of_card(conn, card_id))?;
@@ -455,7 +499,6 @@ fn check_card(
         tracing::warn!(error = %e, "cannot destroy the card's derived keys");
     }
     let authentic = authentic?;
-    phase(runtime, job, "authenticate", Some(&chip_id), chan)?;
 
     let card_values = read_records(chan, profile::sfi::EF05, &profile::EF05_RECORDS)?;
     let holder_values = read_records(chan, profile::sfi::EF06, &profile::EF06_RECORDS)?;

@@ -11,7 +11,7 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use actix::prelude::*;
-use cardhub_devices::reader::{Atr, PcscReader};
+use cardhub_devices::reader::Atr;
 use cardhub_storage::chips::{ChipJob, ChipJobStatus, JobOutcome};
 use serde::Serialize;
 use tokio::sync::oneshot;
@@ -34,7 +34,7 @@ pub struct ReaderInfo {
 pub struct ReaderActor {
     name: String,
     runtime: Arc<ChipRuntime>,
-    reader: Arc<Mutex<Option<PcscReader>>>,
+    reader: Arc<Mutex<engine::ReaderSlot>>,
     card: Option<Atr>,
     busy_with: Option<i64>,
 }
@@ -72,7 +72,13 @@ impl ReaderActor {
             let blocking_runtime = Arc::clone(&runtime);
             let run = tokio::task::spawn_blocking(move || {
                 let mut slot = reader.lock().unwrap_or_else(PoisonError::into_inner);
-                engine::execute(&mut slot, &name, &blocking_runtime, &job, &request)
+                engine::execute(
+                    &mut slot,
+                    &engine::pcsc_opener(&name),
+                    &blocking_runtime,
+                    &job,
+                    &request,
+                )
             });
             let outcome = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(outcome)) => outcome,
@@ -81,6 +87,7 @@ impl ReaderActor {
                     result: None,
                     error: Some(format!("the job stopped unexpectedly: {join}")),
                     apdus: 0,
+                    chip_id: None,
                 },
                 Err(_) => JobOutcome {
                     status: ChipJobStatus::Interrupted,
@@ -90,6 +97,7 @@ impl ReaderActor {
                         timeout.as_secs()
                     )),
                     apdus: 0,
+                    chip_id: None,
                 },
             };
             let apdus = match store.get_chip_job(job_id).await {
@@ -133,7 +141,7 @@ impl ReaderActor {
         async move {
             let chip_id = tokio::task::spawn_blocking(move || {
                 let mut slot = reader.lock().unwrap_or_else(PoisonError::into_inner);
-                engine::read_chip_id(&mut slot, &name)
+                engine::read_chip_id(&mut slot, &engine::pcsc_opener(&name))
             })
             .await
             .ok()?

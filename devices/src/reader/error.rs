@@ -127,7 +127,9 @@ impl ReaderError {
         match err {
             E::NoService | E::ServiceStopped | E::Shutdown => Self::ServiceUnavailable,
             E::NoSmartcard => Self::NoCard { reader },
-            E::RemovedCard => Self::CardRemoved {
+            // pcsc-lite answers "not transacted" when the card behind a
+            // session was swapped before it noticed: the card left.
+            E::RemovedCard | E::NotTransacted => Self::CardRemoved {
                 reader,
                 command: operation.to_owned(),
             },

@@ -59,6 +59,10 @@ pub trait CardReader: Send {
     /// the card is left as it is. Returns the ATR after the reconnection.
     fn reconnect(&mut self, reset: bool) -> Result<Atr, ReaderError>;
 
+    /// Whether a session with the card is open (it may have gone stale if
+    /// the card left since: the next command then fails).
+    fn is_connected(&self) -> bool;
+
     /// Closes the session, leaving the card powered and in the reader.
     /// Disconnecting when not connected does nothing.
     fn disconnect(&mut self) -> Result<(), ReaderError>;

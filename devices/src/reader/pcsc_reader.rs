@@ -123,11 +123,6 @@ impl PcscReader {
         })
     }
 
-    /// Whether a card session is open.
-    pub fn is_connected(&self) -> bool {
-        self.card.is_some()
-    }
-
     fn error(&self, err: pcsc::Error, operation: &str) -> ReaderError {
         ReaderError::from_pcsc(err, &self.name, operation, Some(self.preference))
     }
@@ -156,6 +151,10 @@ impl PcscReader {
 impl CardReader for PcscReader {
     fn name(&self) -> &str {
         &self.name
+    }
+
+    fn is_connected(&self) -> bool {
+        self.card.is_some()
     }
 
     fn status(&self) -> ReaderState {

@@ -1,7 +1,8 @@
 //! Builders for the commands of the chip profile (docs/chip-profile.md,
 //! "Commands the hub sends and the card implements"), byte for byte. Commands
 //! that carry a MAC are built without it, with their secure-messaging CLA;
-//! [`super::sm::mac_command`] appends it.
+//! [`super::sm::mac_command`] appends it. The PIN commands are in
+//! [`super::pin`].
 
 use crate::apdu::Command;
 use crate::apdu::tlv;
@@ -28,11 +29,16 @@ fn select_fid(p1: u8, fid: u16) -> Command {
 }
 
 /// READ RECORD of `tag` from the EF with short id `sfi`, by tag
-/// (`00 B2 tag SFI<<3|0 Le`), expecting `tag len value` of `len` value
-/// bytes.
-pub fn read_record(sfi: u8, tag: u8, len: u8) -> Command {
-    Command::new(cla::PLAIN, ins::READ_RECORD, tag, sfi << 3 | read_mode::BY_TAG)
-        .with_le(usize::from(len) + 2)
+/// (`00 B2 tag SFI<<3|0 00`): the card answers `tag len value`, whatever
+/// the record's length.
+pub fn read_record(sfi: u8, tag: u8) -> Command {
+    Command::new(
+        cla::PLAIN,
+        ins::READ_RECORD,
+        tag,
+        sfi << 3 | read_mode::BY_TAG,
+    )
+    .with_le(256)
 }
 
 /// UPDATE RECORD of `tag` in the EF `sfi` with `value`, without its MAC
@@ -40,10 +46,13 @@ pub fn read_record(sfi: u8, tag: u8, len: u8) -> Command {
 /// bytes (every profile record is far shorter).
 pub fn update_record(sfi: u8, tag: u8, value: &[u8]) -> Result<Command, tlv::TlvError> {
     let data = tlv::encode_record(tag, value)?;
-    Ok(
-        Command::new(cla::SM, ins::UPDATE_RECORD, tag, sfi << 3 | read_mode::BY_TAG)
-            .with_data(data),
+    Ok(Command::new(
+        cla::SM,
+        ins::UPDATE_RECORD,
+        tag,
+        sfi << 3 | read_mode::BY_TAG,
     )
+    .with_data(data))
 }
 
 /// GET CHALLENGE of 8 bytes (`00 84 00 00 08`).
@@ -67,11 +76,6 @@ pub fn internal_authenticate(key_id: u8, data: &[u8; 8]) -> Command {
 pub fn get_data(tag: u16) -> Command {
     let [p1, p2] = tag.to_be_bytes();
     Command::new(cla::PROPRIETARY, ins::GET_DATA, p1, p2).with_le(256)
-}
-
-/// VERIFY the holder PIN given as BCD bytes (`00 20 00 10 Lc PIN`).
-pub fn verify_pin(pin_bcd: &[u8]) -> Command {
-    Command::new(cla::PLAIN, ins::VERIFY, 0, profile::key_id::PIN).with_data(pin_bcd)
 }
 
 /// CREATE FILE of the SSSE DF, without MAC (`84 E0 00 00 Lc FCP`).
@@ -108,7 +112,13 @@ fn create_file(fcp_body: &[u8]) -> Command {
 pub fn write_key(key_id: u8, usage: u8, algorithm: u8, tries: u8, wrapped: &[u8]) -> Command {
     let mut data = vec![usage, algorithm, tries];
     data.extend_from_slice(wrapped);
-    Command::new(cla::PROPRIETARY_SM, ins::WRITE_KEY, profile::WRITE_KEY_P1, key_id).with_data(data)
+    Command::new(
+        cla::PROPRIETARY_SM,
+        ins::WRITE_KEY,
+        profile::WRITE_KEY_P1,
+        key_id,
+    )
+    .with_data(data)
 }
 
 /// SET STATUS to a life-cycle byte, without MAC (`84 F0 80 state`; Lc 04
@@ -138,8 +148,8 @@ mod tests {
             "00A404000F7378312E73682EC9E7BBE1B1A3D5CF"
         );
         assert_eq!(bytes(&select_ef(0x0005)), "00A40200020005");
-        assert_eq!(bytes(&read_record(6, 0x09, 30)), "00B2093020");
-        assert_eq!(bytes(&read_record(5, 0x01, 16)), "00B2012812");
+        assert_eq!(bytes(&read_record(6, 0x09)), "00B2093000");
+        assert_eq!(bytes(&read_record(5, 0x01)), "00B2012800");
         assert_eq!(bytes(&get_challenge()), "0084000008");
         assert_eq!(bytes(&get_data(0xDF01)), "80CADF0100");
         assert_eq!(
@@ -150,9 +160,8 @@ mod tests {
         assert_eq!(bytes(&set_status(0x07)), "84F08007");
         assert_eq!(
             bytes(&internal_authenticate(2, &[1; 8])),
-            "008800020801010101010101010100"
+            "0088000208010101010101010100"
         );
-        assert_eq!(bytes(&verify_pin(&[0x12, 0x34, 0x56])), "0020001003123456");
     }
 
     #[test]

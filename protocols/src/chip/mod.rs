@@ -12,6 +12,7 @@
 //!   encoded and strictly decoded.
 //! - [`text`]: GBK names split over tags 09/4E, the centre's substitution
 //!   table for characters GBK cannot hold.
+//! - [`commands`]: builders of the profile's commands, byte for byte.
 //! - [`personalise`]: the personalisation script: observing a card, the
 //!   ordered steps from what it has to the target, each finished through
 //!   the `Hsm`.
@@ -22,6 +23,7 @@
 //! Pure: commands and answers are [`crate::apdu`] values; the reader lives
 //! in `cardhub-devices` and the simulated card in `cardhub-simulators`.
 
+pub mod commands;
 pub mod compare;
 pub mod data;
 pub mod personalise;

@@ -13,11 +13,9 @@
 
 use std::collections::BTreeMap;
 
+use super::commands;
 use super::data::{CardRecords, DataError, HolderRecords};
-use super::profile::{
-    self, CardKey, LifeCycle, RecordField, cla, fcp, fid, get_data, ins, key_id, key_usage, select,
-    sfi,
-};
+use super::profile::{self, CardKey, LifeCycle, cla, fid, get_data, ins, key_id, key_usage, sfi};
 use super::sm::{self, CardAlgorithm};
 use super::text;
 use crate::apdu::{Command, Response, StatusWord, tlv};
@@ -112,6 +110,14 @@ pub enum ScriptError {
     /// The card is locked or in a state personalisation cannot leave.
     #[error("the card's life cycle is {0:?}: it cannot be personalised")]
     LifeCycle(Option<LifeCycle>),
+    /// A SECURED card lacks files or keys, which can no longer be created.
+    #[error(
+        "the card is already personalised (SECURED) but lacks {missing}: it cannot be repaired; set it aside as faulty"
+    )]
+    CannotRepair {
+        /// What is missing ("EF06, key 04").
+        missing: String,
+    },
 }
 
 /// Which half of the script a step belongs to.
@@ -226,34 +232,6 @@ pub fn diversification_data(card_id_code: &str) -> Result<[u8; 8], HsmError> {
         })
 }
 
-fn select_mf() -> Command {
-    Command::new(cla::PLAIN, ins::SELECT, select::BY_FID, 0)
-        .with_data(fid::MF.to_be_bytes().to_vec())
-}
-
-fn select_ssse() -> Command {
-    Command::new(cla::PLAIN, ins::SELECT, select::BY_NAME, 0).with_data(profile::SSSE_NAME.to_vec())
-}
-
-fn select_ef(id: u16) -> Command {
-    Command::new(cla::PLAIN, ins::SELECT, select::EF_BY_FID, 0).with_data(id.to_be_bytes().to_vec())
-}
-
-fn get_data(tag: u16) -> Command {
-    let [p1, p2] = tag.to_be_bytes();
-    Command::new(cla::PROPRIETARY, ins::GET_DATA, p1, p2).with_le(256)
-}
-
-fn read_by_tag(sfi: u8, tag: u8) -> Command {
-    Command::new(
-        cla::PLAIN,
-        ins::READ_RECORD,
-        tag,
-        (sfi << 3) | profile::read_mode::BY_TAG,
-    )
-    .with_le(256)
-}
-
 /// Asks the card what it has: identification code, life cycle, SSSE, EFs,
 /// keys and records. `6A82`/`6A83`/`6A88` mean absent; anything else that
 /// is not `9000` is refused.
@@ -272,29 +250,31 @@ pub fn observe<E>(
             }
         };
     let mut seen = CardObservation::default();
-    send(&select_mf(), "SELECT MF")?.ok_or(ObserveError::Refused {
+    send(&commands::select_mf(), "SELECT MF")?.ok_or(ObserveError::Refused {
         step: "SELECT MF",
         sw: StatusWord::FILE_NOT_FOUND,
     })?;
-    let id = send(&get_data(get_data::CARD_ID_CODE), "GET DATA DF01")?.unwrap_or_default();
+    let id =
+        send(&commands::get_data(get_data::CARD_ID_CODE), "GET DATA DF01")?.unwrap_or_default();
     seen.card_id_code = text::decode_ascii("card identification code", &id).map_err(|e| {
         ObserveError::Malformed {
             step: "GET DATA DF01",
             reason: e.to_string(),
         }
     })?;
-    let life = send(&get_data(get_data::LIFE_CYCLE), "GET DATA DF02")?.unwrap_or_default();
+    let life =
+        send(&commands::get_data(get_data::LIFE_CYCLE), "GET DATA DF02")?.unwrap_or_default();
     seen.life_cycle = life.first().and_then(|b| LifeCycle::from_byte(*b));
-    if send(&select_ssse(), "SELECT SSSE")?.is_none() {
+    if send(&commands::select_ssse(), "SELECT SSSE")?.is_none() {
         return Ok(seen);
     }
     seen.ssse = true;
-    seen.keys = send(&get_data(get_data::KEY_IDS), "GET DATA DF03")?.unwrap_or_default();
+    seen.keys = send(&commands::get_data(get_data::KEY_IDS), "GET DATA DF03")?.unwrap_or_default();
     for (ef, sfi_value, fields) in [
         (fid::EF05, sfi::EF05, &profile::EF05_RECORDS[..]),
         (fid::EF06, sfi::EF06, &profile::EF06_RECORDS[..]),
     ] {
-        if send(&select_ef(ef), "SELECT EF")?.is_none() {
+        if send(&commands::select_ef(ef), "SELECT EF")?.is_none() {
             continue;
         }
         if ef == fid::EF05 {
@@ -303,7 +283,8 @@ pub fn observe<E>(
             seen.ef06 = true;
         }
         for field in fields {
-            if let Some(answer) = send(&read_by_tag(sfi_value, field.tag), "READ RECORD")? {
+            if let Some(answer) = send(&commands::read_record(sfi_value, field.tag), "READ RECORD")?
+            {
                 let (tag, value) =
                     tlv::parse_record(&answer).map_err(|e| ObserveError::Malformed {
                         step: "READ RECORD",
@@ -316,33 +297,6 @@ pub fn observe<E>(
         }
     }
     Ok(seen)
-}
-
-fn create_ssse() -> Command {
-    let mut body = tlv::encode(fcp::DESCRIPTOR, &[fcp::TYPE_DF]);
-    body.extend(tlv::encode(fcp::FILE_ID, &fid::SSSE.to_be_bytes()));
-    body.extend(tlv::encode(fcp::DF_NAME, profile::SSSE_NAME));
-    Command::new(cla::PROPRIETARY_SM, ins::CREATE_FILE, 0, 0)
-        .with_data(tlv::encode(fcp::TEMPLATE, &body))
-}
-
-fn create_ef(id: u16, sfi_value: u8, fields: &[RecordField]) -> Command {
-    let mut body = tlv::encode(fcp::DESCRIPTOR, &[fcp::TYPE_RECORD_EF]);
-    body.extend(tlv::encode(fcp::FILE_ID, &id.to_be_bytes()));
-    body.extend(tlv::encode(fcp::SFI, &[sfi_value]));
-    let template: Vec<u8> = fields.iter().flat_map(|f| [f.tag, f.len]).collect();
-    body.extend(tlv::encode(fcp::RECORD_TEMPLATE, &template));
-    Command::new(cla::PROPRIETARY_SM, ins::CREATE_FILE, 0, 0)
-        .with_data(tlv::encode(fcp::TEMPLATE, &body))
-}
-
-fn set_status(state: LifeCycle) -> Command {
-    Command::new(
-        cla::PROPRIETARY_SM,
-        ins::SET_STATUS,
-        profile::SET_STATUS_P1,
-        state.to_byte(),
-    )
 }
 
 fn write_key_header(id: u8) -> Command {
@@ -364,6 +318,13 @@ fn pin_block(pin: &str) -> Result<Vec<u8>, super::pin::PinError> {
 
 /// The ordered steps that take the observed card to the target. Refuses a
 /// target whose records cannot be encoded before any step is produced.
+///
+/// Format steps (SSSE, EF05, EF06, keys, PIN) are produced for what the
+/// card lacks while it is not yet SECURED, and SET STATUS INITIALIZED while
+/// it is OP_READY; a SECURED card lacking any of them cannot be repaired
+/// ([`ScriptError::CannotRepair`]). Then UPDATE RECORD for each record that
+/// differs from the target, and SET STATUS SECURED unless it is. A SECURED
+/// card with the right records gets no steps: it is done.
 pub fn build(
     target: &PersonalisationTarget,
     seen: &CardObservation,
@@ -386,6 +347,12 @@ pub fn build(
         Some(l @ (LifeCycle::OpReady | LifeCycle::Initialized | LifeCycle::Secured)) => l,
         other => return Err(ScriptError::LifeCycle(other)),
     };
+    let missing = missing_structure(seen);
+    if life == LifeCycle::Secured && !missing.is_empty() {
+        return Err(ScriptError::CannotRepair {
+            missing: missing.join(", "),
+        });
+    }
 
     let mut steps = Vec::new();
     let mut step = |phase, description: String, command, finish| {
@@ -397,8 +364,13 @@ pub fn build(
         })
     };
     use Phase::{Format, Personalise};
-    if life == LifeCycle::OpReady {
-        step(Format, "SELECT MF".into(), select_mf(), Finish::Plain);
+    if life == LifeCycle::OpReady || !missing.is_empty() {
+        step(
+            Format,
+            "SELECT MF".into(),
+            commands::select_mf(),
+            Finish::Plain,
+        );
         step(
             Format,
             "EXTERNAL AUTHENTICATE with the transport key".into(),
@@ -409,26 +381,29 @@ pub fn build(
             step(
                 Format,
                 "CREATE FILE SSSE".into(),
-                create_ssse(),
+                commands::create_ssse(),
                 Finish::Mac(CardKey::Transport),
             );
         }
-        step(Format, "SELECT SSSE".into(), select_ssse(), Finish::Plain);
-        if !seen.ef05 {
-            step(
-                Format,
-                "CREATE FILE EF05".into(),
-                create_ef(fid::EF05, sfi::EF05, &profile::EF05_RECORDS),
-                Finish::Mac(CardKey::Transport),
-            );
-        }
-        if !seen.ef06 {
-            step(
-                Format,
-                "CREATE FILE EF06".into(),
-                create_ef(fid::EF06, sfi::EF06, &profile::EF06_RECORDS),
-                Finish::Mac(CardKey::Transport),
-            );
+        step(
+            Format,
+            "SELECT SSSE".into(),
+            commands::select_ssse(),
+            Finish::Plain,
+        );
+        let efs = [
+            (seen.ef05, fid::EF05, sfi::EF05, &profile::EF05_RECORDS),
+            (seen.ef06, fid::EF06, sfi::EF06, &profile::EF06_RECORDS),
+        ];
+        for (present, ef, sfi_value, template) in efs {
+            if !present {
+                step(
+                    Format,
+                    format!("CREATE FILE EF{ef:02X}"),
+                    commands::create_record_ef(ef, sfi_value, template),
+                    Finish::Mac(CardKey::Transport),
+                );
+            }
         }
         for key in CardKey::DF_KEYS {
             if !seen.keys.contains(&key.id()) {
@@ -448,32 +423,39 @@ pub fn build(
                 Finish::WritePin(pin),
             );
         }
-        step(
-            Format,
-            "SET STATUS INITIALIZED".into(),
-            set_status(LifeCycle::Initialized),
-            Finish::Mac(CardKey::Transport),
-        );
+        if life == LifeCycle::OpReady {
+            step(
+                Format,
+                "SET STATUS INITIALIZED".into(),
+                commands::set_status(LifeCycle::Initialized.to_byte()),
+                Finish::Mac(CardKey::Transport),
+            );
+        }
     }
-    step(
-        Personalise,
-        "SELECT SSSE".into(),
-        select_ssse(),
-        Finish::Plain,
-    );
+    let mut selected = false;
     for (sfi_value, tag, value) in records {
         if seen.records.get(&(sfi_value, tag)) == Some(&value) {
             continue;
         }
+        if !selected {
+            step(
+                Personalise,
+                "SELECT SSSE".into(),
+                commands::select_ssse(),
+                Finish::Plain,
+            );
+            selected = true;
+        }
         let name = profile::record_field(tag).map_or("record", |(_, f)| f.name);
-        let data = tlv::encode_record(tag, &value).map_err(|e| ScriptError::Record {
-            tag,
-            reason: e.to_string(),
-        })?;
+        let command =
+            commands::update_record(sfi_value, tag, &value).map_err(|e| ScriptError::Record {
+                tag,
+                reason: e.to_string(),
+            })?;
         step(
             Personalise,
             format!("UPDATE RECORD {name} (EF{sfi_value:02X} tag {tag:02X})"),
-            Command::new(cla::SM, ins::UPDATE_RECORD, tag, sfi_value << 3).with_data(data),
+            command,
             Finish::Mac(CardKey::Maintenance),
         );
     }
@@ -481,11 +463,30 @@ pub fn build(
         step(
             Personalise,
             "SET STATUS SECURED".into(),
-            set_status(LifeCycle::Secured),
+            commands::set_status(LifeCycle::Secured.to_byte()),
             Finish::Mac(CardKey::Transport),
         );
     }
     Ok(steps)
+}
+
+/// The files and keys of a formatted card that `seen` lacks, for messages.
+fn missing_structure(seen: &CardObservation) -> Vec<String> {
+    let files = [
+        (seen.ssse, "SSSE"),
+        (seen.ef05, "EF05"),
+        (seen.ef06, "EF06"),
+    ];
+    let keys = CardKey::DF_KEYS.iter().map(|k| k.id()).chain([key_id::PIN]);
+    files
+        .iter()
+        .filter(|(present, _)| !present)
+        .map(|(_, name)| (*name).to_owned())
+        .chain(
+            keys.filter(|id| !seen.keys.contains(id))
+                .map(|id| format!("key {id:02X}")),
+        )
+        .collect()
 }
 
 /// The step's final command: with the cryptogram, wrapped key or MAC for

@@ -295,22 +295,24 @@ pub fn strip_padding<'a>(field: &'static str, bytes: &'a [u8]) -> Result<&'a [u8
 pub fn decode_gbk(field: &'static str, bytes: &[u8]) -> Result<String, TextError> {
     let text = strip_padding(field, bytes)?;
     let mut decoder = GBK.new_decoder_without_bom_handling();
-    let mut out = String::with_capacity(text.len() * 2);
-    let mut read_total = 0;
-    loop {
-        let (result, read) =
-            decoder.decode_to_string_without_replacement(&text[read_total..], &mut out, true);
-        read_total += read;
-        match result {
-            DecoderResult::InputEmpty => return Ok(out),
-            DecoderResult::OutputFull => out.reserve(text.len()),
-            DecoderResult::Malformed(bad, _) => {
-                return Err(TextError::BadGbk {
-                    field,
-                    offset: read_total.saturating_sub(usize::from(bad)),
-                });
-            }
-        }
+    // GBK never needs more than 3 UTF-8 bytes per input byte; the decoder
+    // states the exact bound, so one call decodes everything.
+    let capacity = decoder
+        .max_utf8_buffer_length_without_replacement(text.len())
+        .unwrap_or(text.len().saturating_mul(3))
+        .max(4);
+    let mut out = String::with_capacity(capacity);
+    let (result, read) = decoder.decode_to_string_without_replacement(text, &mut out, true);
+    match result {
+        DecoderResult::InputEmpty => Ok(out),
+        DecoderResult::Malformed(bad, extra) => Err(TextError::BadGbk {
+            field,
+            offset: read.saturating_sub(usize::from(bad) + usize::from(extra)),
+        }),
+        DecoderResult::OutputFull => Err(TextError::BadGbk {
+            field,
+            offset: read,
+        }),
     }
 }
 

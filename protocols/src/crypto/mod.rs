@@ -1,9 +1,10 @@
 //! Cryptography: SM2 signatures, SM3 and HMAC-SM3, SM4 (ECB/CBC/CTR, CBC-MAC),
-//! key diversification, PBKDF2-HMAC-SM3 password hashing, and the [`Hsm`]
-//! trait that holds all key material. Built on RustCrypto's `sm2`, `sm3`,
-//! `sm4`, with two speed paths of cardhub's own (a table-driven SM4 block
-//! function and precomputed-table SM2 verification), each tested against the
-//! RustCrypto reference and OpenSSL.
+//! 2-key triple DES for older cards, key diversification, PBKDF2-HMAC-SM3
+//! password hashing, and the [`Hsm`] trait that holds all key material.
+//! Built on RustCrypto's `sm2`, `sm3`, `sm4` and `des`, with two speed
+//! paths of cardhub's own (a table-driven SM4 block function and
+//! precomputed-table SM2 verification), each tested against the RustCrypto
+//! reference and OpenSSL.
 //!
 //! This module is pure: no I/O, no clock. Randomness comes from the operating
 //! system's generator (`getrandom`) where a key, salt or signature nonce

@@ -159,6 +159,7 @@ pub fn start(args: SimCardArgs) -> Result<RunningCard, CliError> {
         control: args.control,
         inserted: args.inserted,
         t0_get_response: args.t0_get_response,
+        seed: None,
     })?)
 }
 

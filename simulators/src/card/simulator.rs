@@ -41,6 +41,10 @@ pub struct SimConfig {
     pub inserted: bool,
     /// Whether the card answers data with `61xx` (T=0 style GET RESPONSE).
     pub t0_get_response: bool,
+    /// Seeds the card's random generator, so two cards started alike give
+    /// the same challenges (a benchmark replays one card's APDUs on the
+    /// other); `None` draws a fresh seed, as a real card does.
+    pub seed: Option<u64>,
 }
 
 /// Why the simulator could not start.
@@ -74,12 +78,13 @@ impl CardSimulator {
     /// Loads the card file and starts the card and control threads.
     pub fn start(config: SimConfig) -> Result<RunningCard, SimError> {
         let memory = CardMemory::load(&config.card_file)?;
-        let os = CardOs::new(
-            memory,
-            OsConfig {
-                t0_get_response: config.t0_get_response,
-            },
-        );
+        let os_config = OsConfig {
+            t0_get_response: config.t0_get_response,
+        };
+        let os = match config.seed {
+            Some(seed) => CardOs::with_seed(memory, os_config, seed),
+            None => CardOs::new(memory, os_config),
+        };
         let listener =
             TcpListener::bind(config.control).map_err(|source| SimError::ControlBind {
                 addr: config.control,
@@ -353,7 +358,17 @@ fn serve_connection(shared: &Shared, stream: TcpStream) -> io::Result<()> {
     }
     shared.changed.notify_all();
     tracing::info!("card connected to vpcd");
-    while let Some(payload) = read_frame(&mut reader)? {
+    let ack = writer.try_clone()?;
+    let quick_ack = socket2::SockRef::from(&ack);
+    loop {
+        // vpcd writes a frame's length and its body in two sends without
+        // TCP_NODELAY: the body waits for the length's ACK, which Linux
+        // would delay up to 40 ms. Acknowledge at once instead (the flag
+        // does not stick, so it is set before every read).
+        quick_ack.set_tcp_quickack(true)?;
+        let Some(payload) = read_frame(&mut reader)? else {
+            break;
+        };
         match VpcdMessage::decode(payload) {
             VpcdMessage::PowerOff | VpcdMessage::PowerOn | VpcdMessage::Reset => {
                 shared.lock().os.reset();

@@ -135,6 +135,7 @@ pub fn config(vpcd: SocketAddr, card_file: &Path) -> SimConfig {
         control: "127.0.0.1:0".parse().unwrap(),
         inserted: true,
         t0_get_response: false,
+        seed: None,
     }
 }
 

@@ -125,6 +125,7 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                     result: None,
                     error: Some("card removed from reader vpcd 0".to_owned()),
                     apdus: 13,
+                    chip_id: None,
                 },
                 &admin(),
             )?;
@@ -156,6 +157,7 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                     result: Some(json!({"records_written": 14})),
                     error: None,
                     apdus: 40,
+                    chip_id: None,
                 },
                 &admin(),
             )?;
@@ -170,7 +172,8 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                         status: ChipJobStatus::Failed,
                         result: None,
                         error: None,
-                        apdus: 40
+                        apdus: 40,
+                        chip_id: None,
                     },
                     &admin()
                 ),

@@ -2,5 +2,8 @@
 //! measured here, never asserted in tests.
 //!
 //! - [`crypto`]: cardhub's SM2/SM3/SM4 beside `openssl speed`, as ratios.
+//! - [`chip`]: personalisation and card check through pcscd + vpcd beside
+//!   a bare PC/SC transmit loop of the same APDUs.
 
+pub mod chip;
 pub mod crypto;

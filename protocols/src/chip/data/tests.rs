@@ -7,7 +7,7 @@ fn day(y: i32, m: u32, d: u32) -> NaiveDate {
     NaiveDate::from_ymd_opt(y, m, d).expect("valid test date")
 }
 
-pub(crate) fn sample_card() -> CardRecords {
+fn sample_card() -> CardRecords {
     CardRecords {
         card_id_code: "310000D15600000500A1B2C3D4".chars().take(16).collect(),
         card_type: CardType::SocialSecurity,
@@ -19,7 +19,7 @@ pub(crate) fn sample_card() -> CardRecords {
     }
 }
 
-pub(crate) fn sample_holder() -> HolderRecords {
+fn sample_holder() -> HolderRecords {
     HolderRecords {
         ssn: "11010519491231002X".into(),
         name: "张三".into(),
@@ -162,7 +162,7 @@ fn every_malformation_is_named() {
         })
     ));
     let mut bad_number = card;
-    bad_number.insert(0x07, b"A1234\x015678".to_vec());
+    bad_number.insert(0x07, b"A123\x015678".to_vec());
     assert!(matches!(
         CardRecords::decode(&bad_number),
         Err(DataError::Text(TextError::NotAscii {
