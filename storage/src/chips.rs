@@ -647,6 +647,7 @@ pub fn finish_job(
         if job.kind == ChipJobKind::Personalise
             && outcome.status == ChipJobStatus::Done
             && let Some(card_id) = job.card_id
+            && chip_of_card(conn, card_id)?.is_some()
         {
             mark_personalised(conn, card_id)?;
         }
