@@ -31,7 +31,7 @@ fn hub_for(lease: &ReaderLease, dir: Option<tempfile::TempDir>) -> HubProcess {
     let readers = format!("[\"{}\"]", lease.reader_name());
     let env = [
         ("CARDHUB_CHIP__READERS", readers.as_str()),
-        ("RUST_LOG", "info,cardhub_actors=debug"),
+        ("RUST_LOG", "warn,cardhub_actors::chip=info"),
     ];
     match dir {
         Some(dir) => HubProcess::start_in(dir, &env),
