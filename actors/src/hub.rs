@@ -194,6 +194,29 @@ impl HubHandle {
         self.tree.root().child_supervisor(subtree.name()).await
     }
 
+    /// The subtree's supervisor once it runs: the tree starts its subtrees
+    /// in the background, so a caller adding children right after
+    /// [`Hub::start`] waits here (on the tree's events, up to `timeout`).
+    pub async fn running_subtree(
+        &self,
+        subtree: Subtree,
+        timeout: std::time::Duration,
+    ) -> Result<SupervisorHandle, SupervisionError> {
+        // Subscribed before the first look, so a start in between is seen.
+        let mut events = self.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            match self.subtree(subtree).await {
+                Err(SupervisionError::ChildNotRunning { .. }) => {}
+                done => return done,
+            }
+            let wait = tokio::time::timeout_at(deadline, events.recv()).await;
+            if wait.is_err() || matches!(wait, Ok(Err(broadcast::error::RecvError::Closed))) {
+                return self.subtree(subtree).await;
+            }
+        }
+    }
+
     /// The underlying tree.
     pub fn tree(&self) -> &TreeHandle {
         &self.tree

@@ -87,16 +87,7 @@ impl HubProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cardhub starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let deadline = Instant::now() + START_TIMEOUT;
         let mut lines = Vec::new();
         let base = loop {
@@ -347,6 +338,22 @@ fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Repl
     }
 }
 
+/// The lines a child prints on its piped stdout, read on a thread of their
+/// own so the child never blocks on a full pipe.
+fn stdout_lines(child: &mut Child) -> mpsc::Receiver<String> {
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
 /// A simulated social security card in its own process (`cardhub sim
 /// card`), connected to one vpcd reader of the pcscd test rig, with its
 /// control channel.
@@ -375,16 +382,7 @@ impl SimCardProcess {
             .stderr(Stdio::inherit())
             .spawn()
             .expect("cardhub sim card starts");
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let rx = stdout_lines(&mut child);
         let line = rx
             .recv_timeout(START_TIMEOUT)
             .unwrap_or_else(|_| panic!("the simulated card printed no control address"));

@@ -42,28 +42,33 @@ fn hub_for(lease: &ReaderLease, dir: Option<tempfile::TempDir>) -> HubProcess {
 /// A resident with `name`, an application and a card with a number, moved
 /// to data-prepared; returns the card id.
 fn seed_card(store: &Store, name: &str, card_number: &str) -> i64 {
+    seed_person_card(
+        store,
+        &NewPerson {
+            document_type: "resident-id".to_owned(),
+            document_number: "11010519491231002X".to_owned(),
+            name: name.to_owned(),
+            english_name: None,
+            permit_chinese_name: None,
+            nationality: 156,
+            sex: Sex::Male,
+            ethnicity: Some(1),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1949, 12, 31).unwrap(),
+            phone: None,
+            address: None,
+        },
+        card_number,
+    )
+}
+
+/// `person`, an application and a card with a number, moved to
+/// data-prepared; returns the card id.
+fn seed_person_card(store: &Store, person: &NewPerson, card_number: &str) -> i64 {
     let hsm = store.hsm().clone();
     let centre = Actor::new("seed", Role::CentreStaff);
     store
         .with_conn(|conn| {
-            let person = persons::create(
-                conn,
-                hsm.as_ref(),
-                &NewPerson {
-                    document_type: "resident-id".to_owned(),
-                    document_number: "11010519491231002X".to_owned(),
-                    name: name.to_owned(),
-                    english_name: None,
-                    permit_chinese_name: None,
-                    nationality: 156,
-                    sex: Sex::Male,
-                    ethnicity: Some(1),
-                    birth_date: chrono::NaiveDate::from_ymd_opt(1949, 12, 31).unwrap(),
-                    phone: None,
-                    address: None,
-                },
-                &centre,
-            )?;
+            let person = persons::create(conn, hsm.as_ref(), person, &centre)?;
             let (_, card) = applications::create_application(
                 conn,
                 hsm.as_ref(),
@@ -317,6 +322,63 @@ fn a_rare_character_is_refused_without_a_substitution_and_written_with_one() {
     assert_eq!(
         chip["chip"]["substitutions"],
         json!([{"from": "𠮷", "to": "吉"}])
+    );
+    hub.assert_audit_intact();
+    sim.stop();
+}
+
+#[test]
+fn a_permanent_residents_chip_carries_the_english_name_and_the_chinese_name_is_checked_against_the_permit()
+ {
+    let lease = ReaderLease::acquire().expect("a rig reader");
+    let hub = hub_for(&lease, None);
+    let api = hub.http(Some(&hub.dev_token()));
+    let long_name = "ALEXANDRA KATHERINE MONTGOMERY-WILLIAMSON";
+    let card = seed_person_card(
+        &hub.open_store(),
+        &NewPerson {
+            document_type: "permanent-residence".to_owned(),
+            document_number: "911124198108030024".to_owned(),
+            name: long_name.to_owned(),
+            english_name: Some(long_name.to_owned()),
+            permit_chinese_name: Some("蒙哥马利".to_owned()),
+            nationality: 124,
+            sex: Sex::Female,
+            ethnicity: None,
+            birth_date: chrono::NaiveDate::from_ymd_opt(1981, 8, 3).unwrap(),
+            phone: None,
+            address: None,
+        },
+        "A00000005",
+    );
+    let mut sim = insert_blank(&hub, &lease, "31000086F1A2B3C8");
+    assert_eq!(
+        personalise(&api, lease.reader_name(), card)["status"],
+        "done"
+    );
+
+    // 41 characters: 30 bytes in the name record, the rest in its extension.
+    let state = sim.control.state().unwrap();
+    let name = state.record(6, 0x09).expect("a name record");
+    let extension = state.record(6, 0x4E).expect("a name extension record");
+    assert_eq!(&name[..], &long_name.as_bytes()[..30]);
+    assert_eq!(&extension[..11], &long_name.as_bytes()[30..]);
+
+    let presented = |chinese: &str| {
+        job(
+            &api,
+            lease.reader_name(),
+            "check",
+            json!({"card_id": card, "wait": true, "permit_chinese_name": chinese}),
+        )
+    };
+    let right = presented("蒙哥马利");
+    assert_eq!(right["result"]["mismatches"], json!([]), "{right}");
+    let wrong = presented("蒙哥马");
+    assert_eq!(
+        wrong["result"]["mismatches"],
+        json!([{"field": "chinese_name", "expected": "蒙哥马利", "found": "蒙哥马"}]),
+        "{wrong}"
     );
     hub.assert_audit_intact();
     sim.stop();

@@ -271,25 +271,37 @@ pub fn bench_crypto(seconds: f64) -> ExitCode {
 }
 
 /// The options of `cardhub sim card`, as typed.
-#[derive(Debug)]
+#[derive(Debug, clap::Args)]
 pub struct SimCardOptions {
-    /// vpcd's address.
+    /// vpcd's listening address (a `DEVICENAME /dev/null:PORT` entry of
+    /// pcscd's reader.conf).
+    #[arg(long, value_name = "HOST:PORT")]
     pub vpcd: String,
-    /// The card file.
+    /// The card's memory (JSON); created blank with `--blank` when missing.
+    #[arg(long, value_name = "FILE")]
     pub card_file: PathBuf,
-    /// The control listener.
+    /// Where the control channel listens (port 0: any free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
     pub control: String,
-    /// The card identification code of a blank card to create.
+    /// Create a vendor-blank card with this card identification code (16
+    /// hex characters) if the card file does not exist.
+    #[arg(long, value_name = "CARD_ID")]
     pub blank: Option<String>,
-    /// The transport master key, hex.
+    /// The centre's transport master key (32 hex digits), for `--blank`.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
     pub transport_key_hex: Option<String>,
-    /// A development key file holding `chip/transport`.
+    /// Take the transport master key (`chip/transport`) from a development
+    /// key file instead, for `--blank`.
+    #[arg(long, value_name = "FILE")]
     pub key_file: Option<PathBuf>,
-    /// `sm4` or `3des`.
+    /// The blank card's cipher: sm4 or 3des.
+    #[arg(long, default_value = "sm4")]
     pub algorithm: String,
     /// Start with the card out of the reader.
+    #[arg(long)]
     pub removed: bool,
-    /// Answer with 61xx / GET RESPONSE.
+    /// Answer data with 61xx and GET RESPONSE, as a T=0 card does.
+    #[arg(long)]
     pub t0: bool,
 }
 

@@ -68,39 +68,7 @@ enum SimCommand {
     /// channel: insert, remove, faults, state) and runs until told to shut
     /// down or killed; its memory is saved to the card file after every
     /// change.
-    Card {
-        /// vpcd's listening address (a `DEVICENAME /dev/null:PORT` entry of
-        /// pcscd's reader.conf).
-        #[arg(long, value_name = "HOST:PORT")]
-        vpcd: String,
-        /// The card's memory (JSON); created blank with `--blank` when
-        /// missing.
-        #[arg(long, value_name = "FILE")]
-        card_file: PathBuf,
-        /// Where the control channel listens (port 0: any free port).
-        #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
-        control: String,
-        /// Create a vendor-blank card with this card identification code
-        /// (16 hex characters) if the card file does not exist.
-        #[arg(long, value_name = "CARD_ID")]
-        blank: Option<String>,
-        /// The centre's transport master key (32 hex digits), for `--blank`.
-        #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
-        transport_key_hex: Option<String>,
-        /// Take the transport master key (`chip/transport`) from a
-        /// development key file instead, for `--blank`.
-        #[arg(long, value_name = "FILE")]
-        key_file: Option<PathBuf>,
-        /// The blank card's cipher: sm4 or 3des.
-        #[arg(long, default_value = "sm4")]
-        algorithm: String,
-        /// Start with the card out of the reader.
-        #[arg(long)]
-        removed: bool,
-        /// Answer data with 61xx and GET RESPONSE, as a T=0 card does.
-        #[arg(long)]
-        t0: bool,
-    },
+    Card(cli::SimCardOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -232,29 +200,8 @@ fn main() -> ExitCode {
                 command: BenchCommand::Chip { cards },
             } => cli::bench_chip(cards),
             Command::Sim {
-                command:
-                    SimCommand::Card {
-                        vpcd,
-                        card_file,
-                        control,
-                        blank,
-                        transport_key_hex,
-                        key_file,
-                        algorithm,
-                        removed,
-                        t0,
-                    },
-            } => cli::sim_card(cli::SimCardOptions {
-                vpcd,
-                card_file,
-                control,
-                blank,
-                transport_key_hex,
-                key_file,
-                algorithm,
-                removed,
-                t0,
-            }),
+                command: SimCommand::Card(options),
+            } => cli::sim_card(options),
         }
     })
 }

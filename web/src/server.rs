@@ -190,23 +190,10 @@ async fn start_readers(config: &Config, store: &Store, hub: &HubHandle) -> Resul
             "chip jobs left running by the last run are marked interrupted"
         );
     }
-    // The tree starts its subtrees in the background: wait for the device
-    // supervisor to be up (bounded) before adding to it.
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    let devices = loop {
-        match hub.subtree(Subtree::Devices).await {
-            Ok(devices) if devices.status().await.is_ok() => break devices,
-            Ok(_) | Err(_) if tokio::time::Instant::now() < deadline => {
-                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            }
-            Ok(_) => {
-                return Err(ServeError::Readers(
-                    "the device supervisor did not start".into(),
-                ));
-            }
-            Err(e) => return Err(ServeError::Readers(e.to_string())),
-        }
-    };
+    let devices = hub
+        .running_subtree(Subtree::Devices, std::time::Duration::from_secs(10))
+        .await
+        .map_err(|e| ServeError::Readers(e.to_string()))?;
     devices
         .start_child(ReaderManager::child_spec(
             Arc::new(runtime),

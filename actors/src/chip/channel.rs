@@ -7,7 +7,7 @@
 
 use cardhub_devices::reader::{CardReader, ProtocolPreference, ReaderError};
 use cardhub_protocols::apdu::{Command, Response, StatusWord, TransceiveError, transceive};
-use cardhub_protocols::chip::profile::{self, cla, ins};
+use cardhub_protocols::chip::commands;
 use cardhub_protocols::chip::sm::{self, CardAlgorithm};
 use cardhub_protocols::crypto::{Hsm, KeyLabel};
 
@@ -115,8 +115,7 @@ impl<'r> CardChannel<'r> {
 
     /// GET CHALLENGE: 8 fresh bytes from the card.
     pub fn challenge(&mut self) -> Result<[u8; 8], JobFailure> {
-        let cmd =
-            Command::new(cla::PLAIN, ins::GET_CHALLENGE, 0, 0).with_le(profile::CHALLENGE_LEN);
+        let cmd = commands::get_challenge();
         let data = self.expect_ok(&cmd, "GET CHALLENGE")?;
         data.try_into().map_err(|d: Vec<u8>| {
             JobFailure::Failed(format!(

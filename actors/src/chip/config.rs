@@ -80,9 +80,4 @@ impl ChipConfig {
     pub fn job_timeout(&self) -> Duration {
         Duration::from_secs(self.job_timeout_secs.max(1))
     }
-
-    /// Whether the hub drives a reader with this PC/SC name.
-    pub fn drives(&self, reader: &str) -> bool {
-        self.readers.is_empty() || self.readers.iter().any(|p| reader.starts_with(p.as_str()))
-    }
 }

@@ -8,18 +8,17 @@
 //! comes from storage (person, card, the chip bound to it); progress is
 //! written to the job's row as each phase completes.
 
-use std::collections::BTreeMap;
-
 use cardhub_devices::reader::{CardReader, PcscReader, ReaderError};
-use cardhub_protocols::apdu::{Command, StatusWord};
+use cardhub_protocols::apdu::Command;
 use cardhub_protocols::card_status::CardStatus;
+use cardhub_protocols::chip::commands;
 use cardhub_protocols::chip::compare::{self, Mismatch};
 use cardhub_protocols::chip::data::{CardRecords, HolderRecords, RecordValues, birthplace_for_ssn};
 use cardhub_protocols::chip::personalise::{
     self as script, CardKeyLabels, CardObservation, PersonalisationTarget,
 };
 use cardhub_protocols::chip::pin::{self, PinStatus};
-use cardhub_protocols::chip::profile::{self, CardKey, cla, ins, key_id};
+use cardhub_protocols::chip::profile::{self, CardKey, key_id};
 use cardhub_protocols::chip::sm;
 use cardhub_protocols::chip::text;
 use cardhub_protocols::identity::Sex as ChipSex;
@@ -29,7 +28,7 @@ use cardhub_storage::chips::{
 };
 use cardhub_storage::persons::{Person, Sex};
 use cardhub_storage::{Actor, cards, persons};
-use chrono::{Datelike, NaiveDate};
+use chrono::{Months, NaiveDate};
 use serde_json::{Value, json};
 
 use super::channel::{CardChannel, JobFailure};
@@ -77,7 +76,10 @@ pub fn execute(
         slot.take();
         (result, apdus) = attempt(slot, open, runtime, job, request);
     }
-    let apdus = i32::try_from(apdus).unwrap_or(i32::MAX).max(job.apdus);
+    // Over all the job's attempts: `job.apdus` counts the earlier ones.
+    let apdus = i32::try_from(apdus)
+        .unwrap_or(i32::MAX)
+        .saturating_add(job.apdus);
     match result {
         Ok(result) => JobOutcome {
             status: ChipJobStatus::Done,
@@ -153,13 +155,18 @@ fn open_slot<'s>(
     Ok(slot.as_mut().expect("opened above").as_mut())
 }
 
+/// What the card has: identification code, life cycle, files, keys and
+/// every record ([`script::observe`]).
+fn observe(chan: &mut CardChannel<'_>) -> Result<CardObservation, JobFailure> {
+    script::observe(&mut |cmd: &Command| chan.exchange(cmd)).map_err(|e| match e {
+        script::ObserveError::Exchange(failure) => failure,
+        other => JobFailure::Failed(other.to_string()),
+    })
+}
+
 fn read_card_id_code(chan: &mut CardChannel<'_>) -> Result<String, JobFailure> {
-    let select_mf = Command::new(cla::PLAIN, ins::SELECT, profile::select::BY_FID, 0)
-        .with_data(profile::fid::MF.to_be_bytes().to_vec());
-    chan.expect_ok(&select_mf, "SELECT MF")?;
-    let [p1, p2] = profile::get_data::CARD_ID_CODE.to_be_bytes();
-    let get =
-        Command::new(cla::PROPRIETARY, ins::GET_DATA, p1, p2).with_le(profile::CARD_ID_CODE_LEN);
+    chan.expect_ok(&commands::select_mf(), "SELECT MF")?;
+    let get = commands::get_data(profile::get_data::CARD_ID_CODE);
     let data = chan.expect_ok(&get, "GET DATA (card identification code)")?;
     text::decode_ascii("card identification code", &data).map_err(|e| {
         JobFailure::Failed(format!("the card's identification code is unreadable: {e}"))
@@ -176,13 +183,17 @@ fn dispatch(
         JobRequest::Personalise { card_id, actor } => {
             personalise(chan, runtime, job, *card_id, actor)
         }
-        JobRequest::Check { card_id, .. } => check_card(chan, runtime, job, *card_id),
+        JobRequest::Check {
+            card_id,
+            permit_chinese_name,
+            ..
+        } => check_card(chan, runtime, *card_id, permit_chinese_name.as_deref()),
         JobRequest::Pin { operation, .. } => pin_operation(chan, runtime, job, operation),
         JobRequest::Resume { actor, .. } => match (job.kind, job.card_id) {
             (ChipJobKind::Personalise, Some(card_id)) => {
                 personalise(chan, runtime, job, card_id, actor)
             }
-            (ChipJobKind::Check, Some(card_id)) => check_card(chan, runtime, job, card_id),
+            (ChipJobKind::Check, Some(card_id)) => check_card(chan, runtime, card_id, None),
             (kind, _) => Err(JobFailure::Failed(format!(
                 "a {kind} job cannot be resumed: start it again"
             ))),
@@ -301,13 +312,6 @@ fn algorithm_name(runtime: &ChipRuntime) -> ChipAlgorithm {
     }
 }
 
-fn add_years(date: NaiveDate, years: u32) -> NaiveDate {
-    let year = date.year() + i32::try_from(years).unwrap_or(0);
-    NaiveDate::from_ymd_opt(year, date.month(), date.day())
-        .or_else(|| NaiveDate::from_ymd_opt(year, date.month(), 28))
-        .unwrap_or(date)
-}
-
 fn personalise(
     chan: &mut CardChannel<'_>,
     runtime: &ChipRuntime,
@@ -316,11 +320,7 @@ fn personalise(
     actor: &Actor,
 ) -> Result<Value, JobFailure> {
     let expected = expected(runtime, card_id, true)?;
-    let observation =
-        script::observe(&mut |cmd: &Command| chan.exchange(cmd)).map_err(|e| match e {
-            script::ObserveError::Exchange(failure) => failure,
-            other => JobFailure::Failed(other.to_string()),
-        })?;
+    let observation = observe(chan)?;
     let chip_id = observation.card_id_code.clone();
 
     let today = chrono::Utc::now()
@@ -344,7 +344,10 @@ fn personalise(
                 spec_version: runtime.config.spec_version.clone(),
                 institution: hex::encode_upper(runtime.institution),
                 issued_on: today,
-                expires_on: add_years(today, runtime.config.validity_years),
+                // 29 February falls back to the 28th in a common year.
+                expires_on: today
+                    .checked_add_months(Months::new(runtime.config.validity_years * 12))
+                    .unwrap_or(NaiveDate::MAX),
                 chip_name: expected.holder.name.clone(),
                 substitutions: Value::Array(substitutions.clone()),
             },
@@ -414,63 +417,19 @@ fn run_script(
             return Err(JobFailure::refused(&step.description, response.sw));
         }
     }
-    if let Some(done) = current {
-        phase(runtime, job, done.name(), Some(chip_id), chan)?;
-    }
+    // The last phase is recorded by the job's end (`done`).
     Ok(steps.len())
-}
-
-/// Reads every record of EF05 and EF06 by tag.
-fn read_records(
-    chan: &mut CardChannel<'_>,
-    sfi: u8,
-    fields: &[profile::RecordField],
-) -> Result<RecordValues, JobFailure> {
-    let mut values = BTreeMap::new();
-    for field in fields {
-        let cmd = Command::new(
-            cla::PLAIN,
-            ins::READ_RECORD,
-            field.tag,
-            (sfi << 3) | profile::read_mode::BY_TAG,
-        )
-        .with_le(0x100);
-        let response = chan.exchange(&cmd)?;
-        if response.sw == StatusWord::RECORD_NOT_FOUND {
-            continue;
-        }
-        if !response.sw.is_ok() {
-            return Err(JobFailure::refused(
-                &format!("READ RECORD of {}", field.name),
-                response.sw,
-            ));
-        }
-        let (tag, value) =
-            cardhub_protocols::apdu::tlv::parse_record(&response.data).map_err(|e| {
-                JobFailure::Failed(format!(
-                    "the card's {} record is malformed: {e}",
-                    field.name
-                ))
-            })?;
-        if tag != field.tag {
-            return Err(JobFailure::Failed(format!(
-                "asked for record {:02X} ({}), the card answered record {tag:02X}",
-                field.tag, field.name
-            )));
-        }
-        values.insert(tag, value.to_vec());
-    }
-    Ok(values)
 }
 
 fn check_card(
     chan: &mut CardChannel<'_>,
     runtime: &ChipRuntime,
-    job: &ChipJob,
     card_id: i64,
+    presented_chinese_name: Option<&str>,
 ) -> Result<Value, JobFailure> {
     let expected = expected(runtime, card_id, false)?;
-    let chip_id = read_card_id_code(chan)?;
+    let seen = observe(chan)?;
+    let chip_id = seen.card_id_code.clone();
     let binding = runtime
         .store
         .with_conn(|conn| chips::chip_of_card(conn, card_id))?;
@@ -487,11 +446,14 @@ fn check_card(
             found: chip_id.clone(),
         });
     }
-    let select = Command::new(cla::PLAIN, ins::SELECT, profile::select::BY_NAME, 0)
-        .with_data(profile::SSSE_NAME.to_vec());
-    chan.expect_ok(&select, "SELECT SSSE")?;
+    if !seen.ssse {
+        return Err(JobFailure::Failed(format!(
+            "chip {chip_id} has no social security application: it was never personalised"
+        )));
+    }
 
-    // A copied chip answers INTERNAL AUTHENTICATE wrongly.
+    // A copied chip answers INTERNAL AUTHENTICATE wrongly. Observing left
+    // the SSSE selected.
     let hsm = runtime.store.hsm().as_ref();
     let keys = CardKeyLabels::derive(hsm, &chip_id)?;
     let authentic = internal_authenticate(chan, runtime, &keys);
@@ -500,9 +462,14 @@ fn check_card(
     }
     let authentic = authentic?;
 
-    let card_values = read_records(chan, profile::sfi::EF05, &profile::EF05_RECORDS)?;
-    let holder_values = read_records(chan, profile::sfi::EF06, &profile::EF06_RECORDS)?;
-    phase(runtime, job, "read-back", Some(&chip_id), chan)?;
+    let values = |sfi: u8| -> RecordValues {
+        seen.records
+            .iter()
+            .filter(|((s, _), _)| *s == sfi)
+            .map(|((_, tag), value)| (*tag, value.clone()))
+            .collect()
+    };
+    let (card_values, holder_values) = (values(profile::sfi::EF05), values(profile::sfi::EF06));
     let expected_card = CardRecords {
         card_id_code: binding.chip_id.clone(),
         card_type: runtime.card_type,
@@ -518,11 +485,20 @@ fn check_card(
     let data = |e: cardhub_protocols::chip::data::DataError| JobFailure::Failed(e.to_string());
     mismatches.extend(compare::compare_card(&expected_card, &card_values).map_err(data)?);
     mismatches.extend(compare::compare_holder(&expected.holder, &holder_values).map_err(data)?);
+    if let Some(presented) = presented_chinese_name {
+        let on_record = expected.permit_chinese_name.as_deref().unwrap_or("");
+        if presented.trim() != on_record {
+            mismatches.push(Mismatch {
+                field: "chinese_name",
+                expected: on_record.to_owned(),
+                found: presented.trim().to_owned(),
+            });
+        }
+    }
     Ok(json!({
         "chip_id": chip_id,
         "authentic": authentic,
         "mismatches": mismatches,
-        "permit_chinese_name": expected.permit_chinese_name,
         "passed": authentic && mismatches.is_empty(),
     }))
 }
@@ -533,15 +509,10 @@ fn internal_authenticate(
     keys: &CardKeyLabels,
 ) -> Result<bool, JobFailure> {
     let data: [u8; 8] = rand::random();
-    let cmd = Command::new(
-        cla::PLAIN,
-        ins::INTERNAL_AUTHENTICATE,
-        0,
+    let answer = chan.exchange(&commands::internal_authenticate(
         key_id::INTERNAL_AUTH,
-    )
-    .with_data(data.to_vec())
-    .with_le(runtime.algorithm.block_len());
-    let answer = chan.exchange(&cmd)?;
+        &data,
+    ))?;
     if !answer.sw.is_ok() {
         return Ok(false);
     }
@@ -562,9 +533,7 @@ fn pin_operation(
 ) -> Result<Value, JobFailure> {
     let chip_id = read_card_id_code(chan)?;
     phase(runtime, job, "observe", Some(&chip_id), chan)?;
-    let select = Command::new(cla::PLAIN, ins::SELECT, profile::select::BY_NAME, 0)
-        .with_data(profile::SSSE_NAME.to_vec());
-    chan.expect_ok(&select, "SELECT SSSE")?;
+    chan.expect_ok(&commands::select_ssse(), "SELECT SSSE")?;
     let hsm = runtime.store.hsm().as_ref();
     let format = |e: pin::PinError| JobFailure::Failed(e.to_string());
     let response = match operation {

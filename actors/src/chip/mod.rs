@@ -102,13 +102,12 @@ impl ChipRuntime {
                     config.institution
                 ),
             })?;
-        let pin = &config.initial_pin;
-        if !(4..=12).contains(&pin.len()) || !pin.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(ChipConfigError::Invalid {
+        cardhub_protocols::chip::pin::encode_pin(&config.initial_pin).map_err(|e| {
+            ChipConfigError::Invalid {
                 key: "chip.initial_pin",
-                reason: "a PIN is 4 to 12 digits".to_owned(),
-            });
-        }
+                reason: e.to_string(),
+            }
+        })?;
         let substitutions = SubstitutionTable::from_config(&config.substitutions).map_err(|e| {
             ChipConfigError::Invalid {
                 key: "chip.substitutions",
@@ -211,6 +210,11 @@ pub enum JobRequest {
     Check {
         /// The card.
         card_id: i64,
+        /// For a permanent-residence holder: the Chinese name on the
+        /// permanent-residence card presented at the counter, compared with
+        /// the permanent-residence record (the chip carries the English
+        /// name only).
+        permit_chinese_name: Option<String>,
         /// Who asks.
         actor: Actor,
     },
@@ -269,7 +273,7 @@ impl JobRequest {
                     }
                 }
             }
-            Self::Check { card_id, actor } => {
+            Self::Check { card_id, actor, .. } => {
                 store
                     .start_chip_job(ChipJobKind::Check, Some(*card_id), reader, actor.clone())
                     .await

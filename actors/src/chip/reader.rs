@@ -82,29 +82,32 @@ impl ReaderActor {
             });
             let outcome = match tokio::time::timeout(timeout, run).await {
                 Ok(Ok(outcome)) => outcome,
-                Ok(Err(join)) => JobOutcome {
-                    status: ChipJobStatus::Failed,
-                    result: None,
-                    error: Some(format!("the job stopped unexpectedly: {join}")),
-                    apdus: 0,
-                    chip_id: None,
-                },
-                Err(_) => JobOutcome {
-                    status: ChipJobStatus::Interrupted,
-                    result: None,
-                    error: Some(format!(
-                        "the card did not finish within {} s: check the reader, then present the card again",
-                        timeout.as_secs()
-                    )),
-                    apdus: 0,
-                    chip_id: None,
-                },
+                lost => {
+                    let (status, error) = match lost {
+                        Ok(Err(join)) => (
+                            ChipJobStatus::Failed,
+                            format!("the job stopped unexpectedly: {join}"),
+                        ),
+                        _ => (
+                            ChipJobStatus::Interrupted,
+                            format!(
+                                "the card did not finish within {} s: check the reader, then present the card again",
+                                timeout.as_secs()
+                            ),
+                        ),
+                    };
+                    // The job's own count is lost with it: keep what its
+                    // phases recorded.
+                    let apdus = store.get_chip_job(job_id).await.map_or(0, |j| j.apdus);
+                    JobOutcome {
+                        status,
+                        result: None,
+                        error: Some(error),
+                        apdus,
+                        chip_id: None,
+                    }
+                }
             };
-            let apdus = match store.get_chip_job(job_id).await {
-                Ok(current) => outcome.apdus.max(current.apdus),
-                Err(_) => outcome.apdus,
-            };
-            let outcome = JobOutcome { apdus, ..outcome };
             metrics::counter!("cardhub_chip_jobs_total", "status" => outcome.status.as_str())
                 .increment(1);
             match store.finish_chip_job(job_id, outcome, actor).await {

@@ -374,6 +374,7 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
             ChipJobKind::Check,
             JobRequest::Check {
                 card_id: card_row,
+                permit_chinese_name: None,
                 actor,
             },
             card_row,

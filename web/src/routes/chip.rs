@@ -44,6 +44,11 @@ const MAY_LOOK: [Role; 4] = [
 pub struct CardJobRequest {
     /// The card whose data is written or compared.
     pub card_id: i64,
+    /// Check only, for a permanent-residence holder: the Chinese name on the
+    /// permanent-residence card presented at the counter, compared with the
+    /// permanent-residence record (the chip carries the English name).
+    #[serde(default)]
+    pub permit_chinese_name: Option<String>,
     /// Answer when the job has ended instead of when it has started.
     #[serde(default)]
     pub wait: bool,
@@ -179,7 +184,7 @@ pub async fn personalise(
     body: web::Json<CardJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&MAY_PERSONALISE)?;
-    let CardJobRequest { card_id, wait } = body.into_inner();
+    let CardJobRequest { card_id, wait, .. } = body.into_inner();
     let request = JobRequest::Personalise {
         card_id,
         actor: caller.actor(),
@@ -209,9 +214,14 @@ pub async fn check(
     body: web::Json<CardJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
     caller.require(&MAY_CHECK)?;
-    let CardJobRequest { card_id, wait } = body.into_inner();
+    let CardJobRequest {
+        card_id,
+        permit_chinese_name,
+        wait,
+    } = body.into_inner();
     let request = JobRequest::Check {
         card_id,
+        permit_chinese_name,
         actor: caller.actor(),
     };
     run(&state, reader.into_inner(), request, wait).await

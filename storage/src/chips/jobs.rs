@@ -1,41 +1,18 @@
-//! Chips (芯片): the chip bound to a card at personalisation
-//! ([`CardChip`]) and every operation on a chip in a reader ([`ChipJob`]:
-//! personalisation, card check 验卡, PIN change, reset and unblock).
-//!
-//! A job is written `running` before the first APDU goes to the card, moves
-//! through phases (`observe`, `format`, `personalise`, `read-back` ...) as
-//! each completes, and ends `done`, `failed` (the card or the data refused:
-//! a person must look) or `interrupted` (the card left the reader or the
-//! hub stopped: it resumes when the same chip is presented again). The
-//! start and the end of every job append an audit entry in the same
-//! transaction; phase changes are progress only.
-//!
-//! Not here: the chip profile and the script (`cardhub_protocols::chip`),
-//! talking to readers (`cardhub_devices`), driving a job (`cardhub_actors`).
+//! [`ChipJob`]: one personalisation, card check or PIN operation on a chip
+//! in a reader, from `running` to `done`, `failed` or `interrupted`, with
+//! its phases and its audit entries (see the parent module).
 
 use cardhub_protocols::crypto::Hsm;
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
+use super::{chip_of_card, mark_personalised, parse_json};
 use crate::audit::{self, AuditEntry};
 use crate::connection::{DbConnection, write_tx};
 use crate::error::{StorageError, db, parse_column};
-use crate::schema::{card_chips, chip_jobs};
+use crate::schema::chip_jobs;
 use crate::{Actor, Store, utc_now};
-
-/// The cipher of a chip's keys.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum ChipAlgorithm {
-    /// SM4 (third-generation cards).
-    Sm4,
-    /// Two-key triple DES (older cards).
-    #[serde(rename = "3des")]
-    Tdes,
-}
-
-stable_names!(ChipAlgorithm, "chip algorithm", { Sm4 => "sm4", Tdes => "3des" });
 
 /// What a [`ChipJob`] does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
@@ -82,245 +59,6 @@ stable_names!(ChipJobStatus, "chip job status", {
     Done => "done",
     Failed => "failed",
 });
-
-/// The chip bound to a card.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct CardChip {
-    /// The card.
-    pub card_id: i64,
-    /// 卡识别码: the chip's card identification code (16 hex characters).
-    pub chip_id: String,
-    /// The cipher of its keys.
-    pub algorithm: ChipAlgorithm,
-    /// 卡类别 as written (one character).
-    pub card_type: String,
-    /// 规范版本 as written.
-    pub spec_version: String,
-    /// 初始化机构编号 as written, hex.
-    pub institution: String,
-    /// 发卡日期.
-    pub issued_on: NaiveDate,
-    /// 卡有效期.
-    pub expires_on: NaiveDate,
-    /// The name as written to the chip (after the centre's substitutions).
-    pub chip_name: String,
-    /// The substitutions applied to the name, `[{"from": "𠮷", "to": "吉"}]`.
-    pub substitutions: serde_json::Value,
-    /// When personalisation finished; `None` while it is under way.
-    pub personalised_at: Option<NaiveDateTime>,
-    /// When bound (UTC).
-    pub created_at: NaiveDateTime,
-    /// Last change (UTC).
-    pub updated_at: NaiveDateTime,
-}
-
-/// A chip to bind to a card.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct NewCardChip {
-    /// The card.
-    pub card_id: i64,
-    /// 卡识别码.
-    pub chip_id: String,
-    /// The cipher of its keys.
-    pub algorithm: ChipAlgorithm,
-    /// 卡类别.
-    pub card_type: String,
-    /// 规范版本.
-    pub spec_version: String,
-    /// 初始化机构编号, hex.
-    pub institution: String,
-    /// 发卡日期.
-    pub issued_on: NaiveDate,
-    /// 卡有效期.
-    pub expires_on: NaiveDate,
-    /// The name as written to the chip.
-    pub chip_name: String,
-    /// The substitutions applied to the name.
-    pub substitutions: serde_json::Value,
-}
-
-#[derive(Queryable, Selectable)]
-#[diesel(table_name = card_chips)]
-struct CardChipRow {
-    card_id: i64,
-    chip_id: String,
-    algorithm: String,
-    card_type: String,
-    spec_version: String,
-    institution: String,
-    issued_on: NaiveDate,
-    expires_on: NaiveDate,
-    chip_name: String,
-    substitutions: String,
-    personalised_at: Option<NaiveDateTime>,
-    created_at: NaiveDateTime,
-    updated_at: NaiveDateTime,
-}
-
-impl TryFrom<CardChipRow> for CardChip {
-    type Error = StorageError;
-
-    fn try_from(row: CardChipRow) -> Result<Self, StorageError> {
-        Ok(CardChip {
-            card_id: row.card_id,
-            chip_id: row.chip_id,
-            algorithm: parse_column("card_chips.algorithm", &row.algorithm)?,
-            card_type: row.card_type,
-            spec_version: row.spec_version,
-            institution: row.institution,
-            issued_on: row.issued_on,
-            expires_on: row.expires_on,
-            chip_name: row.chip_name,
-            substitutions: parse_json("card_chips.substitutions", &row.substitutions)?,
-            personalised_at: row.personalised_at,
-            created_at: row.created_at,
-            updated_at: row.updated_at,
-        })
-    }
-}
-
-fn parse_json(column: &'static str, text: &str) -> Result<serde_json::Value, StorageError> {
-    serde_json::from_str(text).map_err(|e| StorageError::Corrupt {
-        column,
-        value: text.chars().take(80).collect(),
-        reason: e.to_string(),
-    })
-}
-
-/// The chip bound to `card_id`, if any.
-pub fn chip_of_card(
-    conn: &mut DbConnection,
-    card_id: i64,
-) -> Result<Option<CardChip>, StorageError> {
-    card_chips::table
-        .find(card_id)
-        .select(CardChipRow::as_select())
-        .first(conn)
-        .optional()
-        .map_err(db("read a card's chip"))?
-        .map(CardChip::try_from)
-        .transpose()
-}
-
-/// The binding of the chip with this card identification code, if any.
-pub fn find_chip(conn: &mut DbConnection, chip_id: &str) -> Result<Option<CardChip>, StorageError> {
-    card_chips::table
-        .filter(card_chips::chip_id.eq(chip_id))
-        .select(CardChipRow::as_select())
-        .first(conn)
-        .optional()
-        .map_err(db("find a chip"))?
-        .map(CardChip::try_from)
-        .transpose()
-}
-
-/// Binds a chip to a card before its personalisation starts. Binding the
-/// same chip to the same card again returns the existing binding (a resumed
-/// personalisation). A card already bound to another chip, or a chip bound
-/// to another card, is a [`StorageError::Conflict`]: a chip belongs to one
-/// card for life, and a spoilt chip is wasted, not reused. Audited as
-/// `chip.bind`.
-pub fn bind_chip(
-    conn: &mut DbConnection,
-    hsm: &dyn Hsm,
-    new: &NewCardChip,
-    actor: &Actor,
-) -> Result<CardChip, StorageError> {
-    write_tx(conn, |conn| {
-        crate::cards::get_card(conn, new.card_id)?;
-        if let Some(existing) = chip_of_card(conn, new.card_id)? {
-            if existing.chip_id == new.chip_id {
-                return Ok(existing);
-            }
-            return Err(StorageError::Conflict {
-                what: format!(
-                    "card {} is already bound to chip {}; register that chip as waste before personalising another one for this card",
-                    new.card_id, existing.chip_id
-                ),
-            });
-        }
-        if let Some(other) = find_chip(conn, &new.chip_id)? {
-            return Err(StorageError::Conflict {
-                what: format!(
-                    "chip {} already belongs to card {}; use a blank chip",
-                    new.chip_id, other.card_id
-                ),
-            });
-        }
-        let now = utc_now();
-        diesel::insert_into(card_chips::table)
-            .values((
-                card_chips::card_id.eq(new.card_id),
-                card_chips::chip_id.eq(&new.chip_id),
-                card_chips::algorithm.eq(new.algorithm.as_str()),
-                card_chips::card_type.eq(&new.card_type),
-                card_chips::spec_version.eq(&new.spec_version),
-                card_chips::institution.eq(&new.institution),
-                card_chips::issued_on.eq(new.issued_on),
-                card_chips::expires_on.eq(new.expires_on),
-                card_chips::chip_name.eq(&new.chip_name),
-                card_chips::substitutions.eq(new.substitutions.to_string()),
-                card_chips::created_at.eq(now),
-                card_chips::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .map_err(db("bind a chip to a card"))?;
-        audit::append(
-            conn,
-            hsm,
-            &AuditEntry::new(
-                actor,
-                "chip.bind",
-                format!("card:{}", new.card_id),
-                serde_json::json!({
-                    "chip_id": new.chip_id,
-                    "algorithm": new.algorithm.as_str(),
-                    "substitutions": new.substitutions,
-                }),
-            ),
-        )?;
-        chip_of_card(conn, new.card_id)?.ok_or(StorageError::NotFound {
-            what: "card chip",
-            key: new.card_id.to_string(),
-        })
-    })
-}
-
-/// Binds the chip as [`bind_chip`] does and records it on the job (phase
-/// `observe`), in one transaction.
-pub fn bind_chip_for_job(
-    conn: &mut DbConnection,
-    hsm: &dyn Hsm,
-    new: &NewCardChip,
-    job_id: i64,
-    apdus: i32,
-    actor: &Actor,
-) -> Result<CardChip, StorageError> {
-    write_tx(conn, |conn| {
-        let chip = bind_chip(conn, hsm, new, actor)?;
-        record_phase(conn, job_id, "observe", Some(&new.chip_id), apdus)?;
-        Ok(chip)
-    })
-}
-
-/// Records that personalisation of the card's chip finished.
-pub fn mark_personalised(conn: &mut DbConnection, card_id: i64) -> Result<(), StorageError> {
-    let now = utc_now();
-    let n = diesel::update(card_chips::table.find(card_id))
-        .set((
-            card_chips::personalised_at.eq(Some(now)),
-            card_chips::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map_err(db("mark a chip personalised"))?;
-    if n == 0 {
-        return Err(StorageError::NotFound {
-            what: "card chip",
-            key: card_id.to_string(),
-        });
-    }
-    Ok(())
-}
 
 /// One operation on a chip in a reader.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -695,17 +433,16 @@ pub fn interrupt_running_jobs(
     reason: &str,
     actor: &Actor,
 ) -> Result<usize, StorageError> {
-    let running: Vec<i64> = chip_jobs::table
+    let running: Vec<(i64, i32)> = chip_jobs::table
         .filter(chip_jobs::status.eq(ChipJobStatus::Running.as_str()))
-        .select(chip_jobs::id)
+        .select((chip_jobs::id, chip_jobs::apdus))
         .load(conn)
         .map_err(db("list running chip jobs"))?;
-    for id in &running {
-        let apdus = get_job(conn, *id)?.apdus;
+    for &(id, apdus) in &running {
         finish_job(
             conn,
             hsm,
-            *id,
+            id,
             &JobOutcome {
                 status: ChipJobStatus::Interrupted,
                 result: None,
@@ -724,39 +461,6 @@ fn job_subject(id: i64) -> String {
 }
 
 impl Store {
-    /// [`chip_of_card`] on the blocking pool.
-    pub async fn chip_of_card(&self, card_id: i64) -> Result<Option<CardChip>, StorageError> {
-        self.run("chips.of_card", move |conn| chip_of_card(conn, card_id))
-            .await
-    }
-
-    /// [`find_chip`] on the blocking pool.
-    pub async fn find_chip(&self, chip_id: String) -> Result<Option<CardChip>, StorageError> {
-        self.run("chips.find", move |conn| find_chip(conn, &chip_id))
-            .await
-    }
-
-    /// [`bind_chip`] on the blocking pool.
-    pub async fn bind_chip(
-        &self,
-        new: NewCardChip,
-        actor: Actor,
-    ) -> Result<CardChip, StorageError> {
-        let hsm = self.hsm().clone();
-        self.run("chips.bind", move |conn| {
-            bind_chip(conn, hsm.as_ref(), &new, &actor)
-        })
-        .await
-    }
-
-    /// [`mark_personalised`] on the blocking pool.
-    pub async fn mark_chip_personalised(&self, card_id: i64) -> Result<(), StorageError> {
-        self.run("chips.personalised", move |conn| {
-            mark_personalised(conn, card_id)
-        })
-        .await
-    }
-
     /// [`get_job`] on the blocking pool.
     pub async fn get_chip_job(&self, id: i64) -> Result<ChipJob, StorageError> {
         self.run("chips.get_job", move |conn| get_job(conn, id))
@@ -769,12 +473,6 @@ impl Store {
             jobs_of_card(conn, card_id)
         })
         .await
-    }
-
-    /// [`recent_jobs`] on the blocking pool.
-    pub async fn recent_chip_jobs(&self, limit: i64) -> Result<Vec<ChipJob>, StorageError> {
-        self.run("chips.recent_jobs", move |conn| recent_jobs(conn, limit))
-            .await
     }
 
     /// [`interrupted_personalisation`] on the blocking pool.
@@ -813,20 +511,6 @@ impl Store {
         let hsm = self.hsm().clone();
         self.run("chips.resume_job", move |conn| {
             resume_job(conn, hsm.as_ref(), id, &reader, &actor)
-        })
-        .await
-    }
-
-    /// [`record_phase`] on the blocking pool.
-    pub async fn record_chip_phase(
-        &self,
-        id: i64,
-        phase: &'static str,
-        chip_id: Option<String>,
-        apdus: i32,
-    ) -> Result<(), StorageError> {
-        self.run("chips.record_phase", move |conn| {
-            record_phase(conn, id, phase, chip_id.as_deref(), apdus)
         })
         .await
     }
