@@ -15,6 +15,10 @@ packages=(build-essential pkg-config libpq-dev ca-certificates)
 # readers, vsmartcard-vpcd for the virtual readers of the test rig
 # (scripts/pcsc-rig.sh) and of a hub run against simulated cards.
 packages+=(libpcsclite-dev pcscd vsmartcard-vpcd)
+# Card faces and envelope pages: HanaMin A and B together cover the CJK
+# unified ideographs including extensions A to F, so rare characters in
+# names are drawn, never replaced by a missing-glyph box.
+packages+=(fonts-hanazono)
 # Testing also needs the openssl program (SM2/SM3/SM4 interoperability
 # tests and the crypto benchmark's reference figures).
 if [ "$what" = test ]; then

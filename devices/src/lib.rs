@@ -38,5 +38,7 @@
 //! transport (the card behind a vpcd reader) live in `cardhub-simulators`.
 
 pub mod reader;
+pub mod face;
+pub mod printer;
 #[cfg(feature = "rig")]
 pub mod rig;

@@ -25,4 +25,5 @@ pub mod card_status;
 pub mod chip;
 pub mod crypto;
 pub mod identity;
+pub mod printer;
 pub mod roles;

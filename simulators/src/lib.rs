@@ -12,3 +12,5 @@
 //! never disagrees with the hub about the profile by accident.
 
 pub mod card;
+pub mod photo;
+pub mod printer;

@@ -48,6 +48,7 @@ pub mod store;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;
+pub mod workshop;
 
 use cardhub_protocols::roles::Role;
 use chrono::{DateTime, NaiveDateTime, Utc};

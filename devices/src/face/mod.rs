@@ -1,0 +1,1 @@
+//! Card faces and envelope pages rendered from a layout: being written.

@@ -1,0 +1,1 @@
+//! Card printers (制卡机): being written.

@@ -1,0 +1,1 @@
+//! Synthetic ID photos for simulated outside parties: being written.

@@ -1,0 +1,1 @@
+//! The simulated card printer: being written.

@@ -1,0 +1,1 @@
+//! The workshop's records (制卡车间): being written.
