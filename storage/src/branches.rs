@@ -1,6 +1,8 @@
 //! Branches (网点): the places cards are applied for and handed out —
 //! community affairs centres, bank branches, and the card centre itself.
-//! Operators and applications refer to a branch.
+//! Operators and applications refer to a branch. A branch belongs to a
+//! district (区, [`set_district`]): the workshop's dispatch batches go to a
+//! district first, then each box to its branch.
 //!
 //! Not here: a branch's live connection (the terminal session actor) or its
 //! devices ([`crate::devices`]).
@@ -58,6 +60,8 @@ pub struct Branch {
     pub kind: BranchKind,
     /// When registered (UTC).
     pub created_at: NaiveDateTime,
+    /// 区: the district its cards are dispatched through; `None` until set.
+    pub district: Option<String>,
 }
 
 #[derive(Queryable, Selectable)]
@@ -68,6 +72,7 @@ struct BranchRow {
     name: String,
     kind: String,
     created_at: NaiveDateTime,
+    district: Option<String>,
 }
 
 impl TryFrom<BranchRow> for Branch {
@@ -80,6 +85,7 @@ impl TryFrom<BranchRow> for Branch {
             code: row.code,
             name: row.name,
             created_at: row.created_at,
+            district: row.district,
         })
     }
 }
@@ -123,6 +129,62 @@ pub fn create(
         )?;
         row.try_into()
     })
+}
+
+/// Sets (or with `None` clears) the district of the branch with this
+/// code. An empty district is [`StorageError::Invalid`]. Audited as
+/// `branch.set-district`.
+pub fn set_district(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    code: &str,
+    district: Option<&str>,
+    actor: &Actor,
+) -> Result<Branch, StorageError> {
+    let district = district.map(str::trim);
+    if district.is_some_and(str::is_empty) {
+        return Err(StorageError::Invalid {
+            what: "district",
+            reason: "it is empty: give the district's name, or none to clear it".to_owned(),
+        });
+    }
+    write_tx(conn, |conn| {
+        let branch = get_by_code(conn, code)?;
+        diesel::update(branches::table.find(branch.id))
+            .set(branches::district.eq(district))
+            .execute(conn)
+            .map_err(db("set a branch's district"))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                "branch.set-district",
+                format!("branch:{}", branch.code),
+                serde_json::json!({ "from": branch.district, "to": district }),
+            ),
+        )?;
+        Ok(Branch {
+            district: district.map(str::to_owned),
+            ..branch
+        })
+    })
+}
+
+/// The branches of a district, by code.
+pub fn list_in_district(
+    conn: &mut DbConnection,
+    district: &str,
+) -> Result<Vec<Branch>, StorageError> {
+    branches::table
+        .filter(branches::district.eq(district))
+        .order(branches::code.asc())
+        .select(BranchRow::as_select())
+        .load(conn)
+        .map_err(db("list a district's branches"))?
+        .into_iter()
+        .map(Branch::try_from)
+        .collect()
 }
 
 /// The branch with this code.
@@ -185,6 +247,20 @@ impl Store {
     pub async fn branch_by_code(&self, code: String) -> Result<Branch, StorageError> {
         self.run("branches.get_by_code", move |conn| get_by_code(conn, &code))
             .await
+    }
+
+    /// [`set_district`] on the blocking pool.
+    pub async fn set_branch_district(
+        &self,
+        code: String,
+        district: Option<String>,
+        actor: Actor,
+    ) -> Result<Branch, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("branches.set_district", move |conn| {
+            set_district(conn, hsm.as_ref(), &code, district.as_deref(), &actor)
+        })
+        .await
     }
 
     /// [`list`] on the blocking pool.

@@ -7,8 +7,13 @@
 //! `card-status` outbox message. A refused or stale transition writes
 //! nothing.
 //!
+//! An application has one live card at a time (a partial unique index on
+//! `application_id` where the status is not `waste`): a card wasted in
+//! production stays as it was, and its remake is a new card row for the
+//! same application ([`crate::workshop::waste_and_requeue`]).
+//!
 //! Not here: the transition table and its roles (protocols), making-card
-//! tasks and production (actors).
+//! tasks, production and dispatch ([`crate::workshop`]).
 
 use cardhub_protocols::card_status::{CardStatus, check_transition};
 use cardhub_protocols::crypto::Hsm;
@@ -69,9 +74,10 @@ pub struct CardStatusChange {
     pub at: NaiveDateTime,
 }
 
+/// A card as stored; the workshop's joins select it too.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = cards)]
-struct CardRow {
+pub(crate) struct CardRow {
     id: i64,
     person_id: i64,
     application_id: i64,
@@ -198,6 +204,68 @@ pub(crate) fn insert_applied_card(
         },
     )?;
     Ok(card_id)
+}
+
+/// Inserts the remake of wasted card `wasted` in `DataPrepared` (its data
+/// was prepared for the first card; it has no number until production
+/// gives it one), with a history row naming the wasted card, inside the
+/// caller's transaction; returns the new card. The wasted card must already
+/// be `Waste` (one live card per application).
+pub(crate) fn insert_remade_card(
+    conn: &mut DbConnection,
+    wasted: &Card,
+    actor: &Actor,
+    reason: &str,
+    now: NaiveDateTime,
+) -> Result<Card, StorageError> {
+    let card_id: i64 = diesel::insert_into(cards::table)
+        .values((
+            cards::person_id.eq(wasted.person_id),
+            cards::application_id.eq(wasted.application_id),
+            cards::status.eq(CardStatus::DataPrepared.as_str()),
+            cards::version.eq(0_i64),
+            cards::created_at.eq(now),
+            cards::updated_at.eq(now),
+        ))
+        .returning(cards::id)
+        .get_result(conn)
+        .map_err(conflict_or_db("insert a remade card", || {
+            format!(
+                "application {} already has a live card besides wasted card {}",
+                wasted.application_id, wasted.id
+            )
+        }))?;
+    let number = wasted.card_number.as_deref().unwrap_or("without a number");
+    insert_history(
+        conn,
+        HistoryEntry {
+            card_id,
+            from: None,
+            to: CardStatus::DataPrepared,
+            action: "废卡重制",
+            actor,
+            reason: &format!("remakes wasted card {} ({number}): {reason}", wasted.id),
+            at: now,
+        },
+    )?;
+    get_card(conn, card_id)
+}
+
+/// Every card of an application, oldest first: wasted cards and the live
+/// one.
+pub fn cards_of_application(
+    conn: &mut DbConnection,
+    application_id: i64,
+) -> Result<Vec<Card>, StorageError> {
+    cards::table
+        .filter(cards::application_id.eq(application_id))
+        .order(cards::id.asc())
+        .select(CardRow::as_select())
+        .load(conn)
+        .map_err(db("list an application's cards"))?
+        .into_iter()
+        .map(Card::try_from)
+        .collect()
 }
 
 /// The card with this id.

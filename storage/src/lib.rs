@@ -15,7 +15,9 @@
 //! - repositories: [`persons`], [`branches`], [`operators`], [`sessions`],
 //!   [`tokens`], [`applications`], [`cards`] (cards, status history),
 //!   [`chips`] (chips bound to cards, personalisation and check jobs),
-//!   [`devices`], [`outbox`].
+//!   [`photos`] (the holder's photo per application), [`workshop`]
+//!   (making-card tasks, production steps, waste, statistics, envelopes,
+//!   boxes and dispatch), [`devices`], [`outbox`].
 //! - `testing` (feature `testing`): a fresh SQLite file and a fresh
 //!   PostgreSQL database per test.
 //!
@@ -42,6 +44,7 @@ pub mod fields;
 pub mod operators;
 pub mod outbox;
 pub mod persons;
+pub mod photos;
 pub mod schema;
 pub mod sessions;
 pub mod store;

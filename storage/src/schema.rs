@@ -14,6 +14,7 @@ diesel::table! {
         name -> Text,
         kind -> Text,
         created_at -> Timestamp,
+        district -> Nullable<Text>,
     }
 }
 
@@ -202,6 +203,144 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    photos (application_id) {
+        application_id -> BigInt,
+        jpeg -> Binary,
+        width -> Integer,
+        height -> Integer,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    card_number_counters (prefix) {
+        prefix -> Text,
+        next_value -> BigInt,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    making_card_batches (id) {
+        id -> BigInt,
+        kind -> Text,
+        task_count -> Integer,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    making_card_tasks (id) {
+        id -> BigInt,
+        batch_id -> BigInt,
+        application_id -> BigInt,
+        person_id -> BigInt,
+        card_id -> BigInt,
+        status -> Text,
+        attempts -> Integer,
+        max_attempts -> Integer,
+        line -> Nullable<Text>,
+        printer -> Nullable<Text>,
+        step -> Nullable<Text>,
+        operator -> Nullable<Text>,
+        last_error -> Nullable<Text>,
+        queued_at -> Timestamp,
+        started_at -> Nullable<Timestamp>,
+        finished_at -> Nullable<Timestamp>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    production_steps (id) {
+        id -> BigInt,
+        task_id -> BigInt,
+        card_id -> BigInt,
+        attempt -> Integer,
+        step -> Text,
+        outcome -> Text,
+        line -> Nullable<Text>,
+        printer -> Nullable<Text>,
+        detail -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    waste_cards (id) {
+        id -> BigInt,
+        task_id -> BigInt,
+        card_id -> BigInt,
+        card_number -> Nullable<Text>,
+        reason -> Text,
+        step -> Text,
+        device -> Text,
+        line -> Nullable<Text>,
+        operator -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    envelopes (card_id) {
+        card_id -> BigInt,
+        task_id -> BigInt,
+        created_at -> Timestamp,
+        printed_at -> Nullable<Timestamp>,
+        printed_by -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    dispatch_batches (id) {
+        id -> BigInt,
+        batch_number -> Text,
+        district -> Text,
+        status -> Text,
+        created_by -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    boxes (id) {
+        id -> BigInt,
+        box_number -> Text,
+        branch_id -> Nullable<BigInt>,
+        status -> Text,
+        capacity -> Integer,
+        card_count -> Integer,
+        dispatch_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    box_cards (card_id) {
+        card_id -> BigInt,
+        box_id -> BigInt,
+        position -> Integer,
+        added_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    dispatch_status_history (id) {
+        id -> BigInt,
+        entity -> Text,
+        entity_id -> BigInt,
+        from_status -> Nullable<Text>,
+        to_status -> Text,
+        actor -> Text,
+        role -> Text,
+        at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> persons (person_id));
 diesel::joinable!(applications -> branches (branch_id));
 diesel::joinable!(cards -> persons (person_id));
@@ -211,6 +350,16 @@ diesel::joinable!(operators -> branches (branch_id));
 diesel::joinable!(operator_sessions -> operators (operator_id));
 diesel::joinable!(card_chips -> cards (card_id));
 diesel::joinable!(chip_jobs -> cards (card_id));
+diesel::joinable!(photos -> applications (application_id));
+diesel::joinable!(making_card_tasks -> making_card_batches (batch_id));
+diesel::joinable!(making_card_tasks -> cards (card_id));
+diesel::joinable!(production_steps -> making_card_tasks (task_id));
+diesel::joinable!(waste_cards -> making_card_tasks (task_id));
+diesel::joinable!(envelopes -> cards (card_id));
+diesel::joinable!(boxes -> branches (branch_id));
+diesel::joinable!(boxes -> dispatch_batches (dispatch_id));
+diesel::joinable!(box_cards -> boxes (box_id));
+diesel::joinable!(box_cards -> cards (card_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     branches,
@@ -227,4 +376,15 @@ diesel::allow_tables_to_appear_in_same_query!(
     outbox,
     card_chips,
     chip_jobs,
+    photos,
+    card_number_counters,
+    making_card_batches,
+    making_card_tasks,
+    production_steps,
+    waste_cards,
+    envelopes,
+    dispatch_batches,
+    boxes,
+    box_cards,
+    dispatch_status_history,
 );

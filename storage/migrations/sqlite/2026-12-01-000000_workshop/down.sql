@@ -1,0 +1,12 @@
+DROP TABLE dispatch_status_history;
+DROP TABLE box_cards;
+DROP TABLE boxes;
+DROP TABLE dispatch_batches;
+DROP TABLE envelopes;
+DROP TABLE waste_cards;
+DROP TABLE production_steps;
+DROP TABLE making_card_tasks;
+DROP TABLE making_card_batches;
+DROP TABLE card_number_counters;
+DROP TABLE photos;
+ALTER TABLE branches DROP COLUMN district;
