@@ -107,6 +107,11 @@ impl PrinterState {
         self.entry().needs_operator
     }
 
+    /// Whether the printer can take the next sequence command.
+    pub fn is_ready(self) -> bool {
+        self == Self::Ready
+    }
+
     /// The state a wire word names.
     pub fn from_wire(word: &str) -> Option<Self> {
         STATES.iter().find(|e| e.wire == word).map(|e| e.state)
