@@ -59,7 +59,11 @@ fn bench_face(c: &mut Criterion) {
         b.iter(|| face.check_text(black_box(&data)).expect("checks"))
     });
     group.bench_function("render_png envelope", |b| {
-        b.iter(|| envelope.render_png(black_box(&envelope_data)).expect("renders"))
+        b.iter(|| {
+            envelope
+                .render_png(black_box(&envelope_data))
+                .expect("renders")
+        })
     });
     // Two printers' threads on one renderer: time per face over both.
     group.bench_function("render_png card face, 2 threads, per face", |b| {

@@ -94,7 +94,11 @@ mod tests {
         for i in 0..100u32 {
             cache.insert(if i % 2 == 0 { "x" } else { "y" }, Arc::new(i));
             cache.insert(["a", "b", "c"][i as usize % 3], Arc::new(i));
-            assert_eq!(cache.get(&"张").as_deref(), Some(&1), "lost after round {i}");
+            assert_eq!(
+                cache.get(&"张").as_deref(),
+                Some(&1),
+                "lost after round {i}"
+            );
         }
     }
 

@@ -4,9 +4,11 @@
 //! A character is drawn with the first font in the list that has a glyph
 //! for it (a real glyph id, not 0, `.notdef`); one that no font has is
 //! refused by the caller with [`FaceError::MissingGlyph`]. With the HanaMin
-//! pair, HanaMinA holds the BMP (CJK unified ideographs, extension A) and
-//! HanaMinB the supplementary ideographic plane (extensions B and later:
-//! 𠮷 U+20BB7, 𪚥 U+2A6A5).
+//! pair, HanaMinA holds the BMP (CJK unified ideographs, extension A, Latin,
+//! punctuation) and 3,650 of the commonest supplementary-plane ideographs
+//! (JIS X 0213's, 𠮷 U+20BB7 and 𪚥 U+2A6A5 among them); HanaMinB holds
+//! the whole supplementary ideographic plane (extensions B to F), so the
+//! rest of extension B and later falls back to it.
 //!
 //! Outlines are rasterised by `ab_glyph`; this module keeps the coverage
 //! masks in a [`TwoGenerationCache`] keyed by font, glyph id and size, and
@@ -119,6 +121,16 @@ struct CacheKey {
 struct LoadedFont {
     path: PathBuf,
     font: FontVec,
+    /// Font units per em: sizes are pixels per em.
+    units_per_em: f32,
+}
+
+impl LoadedFont {
+    /// The `ab_glyph` scale (pixels from ascent to descent) that draws this
+    /// font at `size_px` pixels per em.
+    fn px_scale(&self, size_px: f32) -> PxScale {
+        PxScale::from(size_px * self.font.height_unscaled() / self.units_per_em)
+    }
 }
 
 /// TrueType/OpenType fonts in fallback order, with the glyph cache every
@@ -131,7 +143,10 @@ pub struct Fonts {
 impl fmt::Debug for Fonts {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Fonts")
-            .field("paths", &self.fonts.iter().map(|f| &f.path).collect::<Vec<_>>())
+            .field(
+                "paths",
+                &self.fonts.iter().map(|f| &f.path).collect::<Vec<_>>(),
+            )
             .finish_non_exhaustive()
     }
 }
@@ -171,11 +186,23 @@ impl Fonts {
                     path: path.clone(),
                     source,
                 })?;
-                let font = FontVec::try_from_vec(data).map_err(|err| FaceError::FontInvalid {
+                let invalid = |reason: String| FaceError::FontInvalid {
                     path: path.clone(),
-                    reason: err.to_string(),
-                })?;
-                Ok(LoadedFont { path, font })
+                    reason,
+                };
+                let font = FontVec::try_from_vec(data).map_err(|err| invalid(err.to_string()))?;
+                let units_per_em = font
+                    .units_per_em()
+                    .filter(|upem| *upem > 0.0)
+                    .ok_or_else(|| invalid("its head table gives no units per em".to_owned()))?;
+                if font.height_unscaled() <= 0.0 {
+                    return Err(invalid("its ascent is not above its descent".to_owned()));
+                }
+                Ok(LoadedFont {
+                    path,
+                    font,
+                    units_per_em,
+                })
             })
             .collect::<Result<Vec<_>, FaceError>>()?;
         Ok(Fonts {
@@ -214,10 +241,10 @@ impl Fonts {
         self.fonts.get(index).map(|f| f.font.glyph_id(c).0)
     }
 
-    /// How far the pen moves after `glyph`, per pixel of text size.
+    /// How far the pen moves after `glyph`, per pixel of text size (em).
     pub(crate) fn advance_per_px(&self, glyph: GlyphRef) -> f32 {
-        let font = &self.fonts[glyph.font].font;
-        font.h_advance_unscaled(GlyphId(glyph.glyph_id)) / font.height_unscaled()
+        let loaded = &self.fonts[glyph.font];
+        loaded.font.h_advance_unscaled(GlyphId(glyph.glyph_id)) / loaded.units_per_em
     }
 
     /// Kerning between two glyphs of the same font, per pixel of text size
@@ -226,25 +253,26 @@ impl Fonts {
         if first.font != second.font {
             return 0.0;
         }
-        let font = &self.fonts[first.font].font;
-        font.kern_unscaled(GlyphId(first.glyph_id), GlyphId(second.glyph_id))
-            / font.height_unscaled()
+        let loaded = &self.fonts[first.font];
+        loaded
+            .font
+            .kern_unscaled(GlyphId(first.glyph_id), GlyphId(second.glyph_id))
+            / loaded.units_per_em
     }
 
     /// The first font's ascent and descent (negative) per pixel of text
-    /// size: a line's baseline and extent, whichever fonts its characters
-    /// come from.
+    /// size (em): a line's extent above and below its baseline, whichever
+    /// fonts its characters come from.
     pub(crate) fn line_metrics_per_px(&self) -> (f32, f32) {
-        let font = &self.fonts[0].font;
-        let height = font.height_unscaled();
+        let loaded = &self.fonts[0];
         (
-            font.ascent_unscaled() / height,
-            font.descent_unscaled() / height,
+            loaded.font.ascent_unscaled() / loaded.units_per_em,
+            loaded.font.descent_unscaled() / loaded.units_per_em,
         )
     }
 
     /// The coverage mask of glyph `glyph_id` of font `font` at `size_px`
-    /// (rounded to a quarter pixel), from the cache when it is there. Glyph
+    /// pixels per em (rounded to a quarter pixel), from the cache when it is there. Glyph
     /// id 0 draws the font's `.notdef` glyph (for comparisons in tests; the
     /// renderer never asks for it). A glyph with no outline (a space) is an
     /// empty mask; `None` for a font index past the list.
@@ -260,7 +288,8 @@ impl Fonts {
             return Some(hit);
         }
         let size = size_steps as f32 / SIZE_STEPS_PER_PX;
-        let glyph = GlyphId(glyph_id).with_scale_and_position(PxScale::from(size), point(0.0, 0.0));
+        let glyph =
+            GlyphId(glyph_id).with_scale_and_position(loaded.px_scale(size), point(0.0, 0.0));
         let bitmap = match loaded.font.outline_glyph(glyph) {
             None => GlyphBitmap::empty(),
             Some(outlined) => {

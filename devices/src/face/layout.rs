@@ -177,9 +177,8 @@ pub struct Label {
     pub x: u32,
     /// The text's baseline, from the top of the page.
     pub baseline: u32,
-    /// Text size in pixels: the fonts' line height (ascent to descent);
-    /// for the HanaMin fonts that is the em square, so a CJK character is
-    /// about this tall and wide.
+    /// Text size in pixels per em (a font size, as in CSS): a full-width
+    /// CJK character advances this far, a half-width digit half of it.
     pub size_px: f32,
     /// Text colour. Default `"#000000"`.
     #[serde(default = "black")]
@@ -199,7 +198,7 @@ pub struct TextField {
     /// The text's baseline, from the top of the page. A shrunk text keeps
     /// this baseline, so it stays on the line of its label.
     pub baseline: u32,
-    /// Text size in pixels (the fonts' line height, see [`Label::size_px`]).
+    /// Text size in pixels per em (see [`Label::size_px`]).
     pub size_px: f32,
     /// Text colour. Default `"#000000"`.
     #[serde(default = "black")]
@@ -311,7 +310,13 @@ impl PageLayout {
             }
         }
         for (i, band) in self.bands.iter().enumerate() {
-            self.check_rect(&format!("band {}", i + 1), band.x, band.y, band.width, band.height)?;
+            self.check_rect(
+                &format!("band {}", i + 1),
+                band.x,
+                band.y,
+                band.width,
+                band.height,
+            )?;
         }
         for label in &self.labels {
             let item = format!("label `{}`", label.text);
@@ -332,14 +337,10 @@ impl PageLayout {
             if min > field.size_px {
                 return Err(invalid(
                     &item,
-                    format!(
-                        "min_size_px {min} is larger than size_px {}",
-                        field.size_px
-                    ),
+                    format!("min_size_px {min} is larger than size_px {}", field.size_px),
                 ));
             }
-            if !field.letter_spacing_px.is_finite()
-                || field.letter_spacing_px.abs() > field.size_px
+            if !field.letter_spacing_px.is_finite() || field.letter_spacing_px.abs() > field.size_px
             {
                 return Err(invalid(
                     &item,

@@ -54,9 +54,7 @@ mod text;
 
 pub use defaults::{A6_HEIGHT, A6_WIDTH};
 pub use error::{CodePoint, FaceError};
-pub use fonts::{
-    DEFAULT_GLYPH_CACHE, FontConfig, Fonts, GlyphBitmap, GlyphRef, HANAMIN_FONTS,
-};
+pub use fonts::{DEFAULT_GLYPH_CACHE, FontConfig, Fonts, GlyphBitmap, GlyphRef, HANAMIN_FONTS};
 pub use layout::{
     Align, Band, CARD_HEIGHT, CARD_WIDTH, Colour, Label, MAX_PAGE_SIDE, Overflow, PageLayout,
     PhotoBox, TEXT_SIZE_RANGE, TextField,

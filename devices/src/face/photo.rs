@@ -80,12 +80,12 @@ pub(crate) fn fitted_size(photo_w: u32, photo_h: u32, box_w: u32, box_h: u32) ->
     // Compare w/h ratios exactly in integers: photo_w/photo_h >= box_w/box_h
     // means the width is the limit.
     if u64::from(photo_w) * u64::from(box_h) >= u64::from(box_w) * u64::from(photo_h) {
-        let h = (u64::from(photo_h) * u64::from(box_w) + u64::from(photo_w) / 2)
-            / u64::from(photo_w);
+        let h =
+            (u64::from(photo_h) * u64::from(box_w) + u64::from(photo_w) / 2) / u64::from(photo_w);
         (box_w, (h as u32).clamp(1, box_h))
     } else {
-        let w = (u64::from(photo_w) * u64::from(box_h) + u64::from(photo_h) / 2)
-            / u64::from(photo_h);
+        let w =
+            (u64::from(photo_w) * u64::from(box_h) + u64::from(photo_h) / 2) / u64::from(photo_h);
         ((w as u32).clamp(1, box_w), box_h)
     }
 }

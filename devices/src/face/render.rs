@@ -104,19 +104,28 @@ impl Renderer {
             Ok(())
         };
         for field in &layout.fields {
-            check_line(&format!("field `{}`", field.key), field.baseline, field.size_px)?;
+            check_line(
+                &format!("field `{}`", field.key),
+                field.baseline,
+                field.size_px,
+            )?;
         }
 
         let mut base = match &layout.background_image {
-            None => RgbImage::from_pixel(
-                layout.width,
-                layout.height,
-                image::Rgb(layout.background.0),
-            ),
+            None => {
+                RgbImage::from_pixel(layout.width, layout.height, image::Rgb(layout.background.0))
+            }
             Some(path) => background_image(path, &layout)?,
         };
         for band in &layout.bands {
-            fill(&mut base, band.x, band.y, band.width, band.height, band.colour);
+            fill(
+                &mut base,
+                band.x,
+                band.y,
+                band.width,
+                band.height,
+                band.colour,
+            );
         }
         if let Some(PhotoBox {
             x,
@@ -145,16 +154,17 @@ impl Renderer {
                 letter_spacing_px: 0.0,
                 colour: label.colour,
             };
-            let laid_out = text::layout_line(&fonts, &spec, &label.text).map_err(|err| match err {
-                FaceError::TextTooLong { needed_px, .. } => FaceError::InvalidLayout {
-                    item: item.clone(),
-                    reason: format!(
-                        "it needs {needed_px} px but only {} px are left to the page's edge",
-                        layout.width - label.x
-                    ),
-                },
-                other => other,
-            })?;
+            let laid_out =
+                text::layout_line(&fonts, &spec, &label.text).map_err(|err| match err {
+                    FaceError::TextTooLong { needed_px, .. } => FaceError::InvalidLayout {
+                        item: item.clone(),
+                        reason: format!(
+                            "it needs {needed_px} px but only {} px are left to the page's edge",
+                            layout.width - label.x
+                        ),
+                    },
+                    other => other,
+                })?;
             text::draw(&fonts, &laid_out, &mut base);
         }
         Ok(Renderer {

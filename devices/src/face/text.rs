@@ -59,7 +59,11 @@ pub(crate) struct LineSpec<'a> {
 
 /// Resolves every character of `text` to a glyph: the first font that has
 /// it; a control character or one no font has is refused naming it.
-pub(crate) fn resolve(fonts: &Fonts, item: &str, text: &str) -> Result<Vec<(char, GlyphRef)>, FaceError> {
+pub(crate) fn resolve(
+    fonts: &Fonts,
+    item: &str,
+    text: &str,
+) -> Result<Vec<(char, GlyphRef)>, FaceError> {
     text.chars()
         .map(|character| {
             if character.is_control() {
@@ -82,7 +86,11 @@ pub(crate) fn resolve(fonts: &Fonts, item: &str, text: &str) -> Result<Vec<(char
 
 /// Lays out one line: resolves glyphs, applies the overflow rule, places
 /// every pen position (rounded to whole pixels, so cached masks line up).
-pub(crate) fn layout_line(fonts: &Fonts, spec: &LineSpec<'_>, text: &str) -> Result<TextLayout, FaceError> {
+pub(crate) fn layout_line(
+    fonts: &Fonts,
+    spec: &LineSpec<'_>,
+    text: &str,
+) -> Result<TextLayout, FaceError> {
     let resolved = resolve(fonts, spec.item, text)?;
     // Width is linear in size: advances and kerning scale with it, and so
     // does the letter spacing (given at size_px).
@@ -111,8 +119,8 @@ pub(crate) fn layout_line(fonts: &Fonts, spec: &LineSpec<'_>, text: &str) -> Res
             Overflow::Refuse => return Err(too_long(size)),
             Overflow::Shrink => {
                 // The largest quarter-pixel size that fits.
-                let fitting = (max_width / width_per_px * SIZE_STEPS_PER_PX).floor()
-                    / SIZE_STEPS_PER_PX;
+                let fitting =
+                    (max_width / width_per_px * SIZE_STEPS_PER_PX).floor() / SIZE_STEPS_PER_PX;
                 let min = quantised(spec.min_size_px);
                 if fitting < min {
                     return Err(too_long(min));
@@ -155,7 +163,8 @@ pub(crate) fn layout_line(fonts: &Fonts, spec: &LineSpec<'_>, text: &str) -> Res
 /// Draws a laid-out line into `image`, clipped to it.
 pub(crate) fn draw(fonts: &Fonts, layout: &TextLayout, image: &mut RgbImage) {
     for placed in &layout.glyphs {
-        let Some(bitmap) = fonts.rasterise(placed.glyph.font, placed.glyph.glyph_id, layout.size_px)
+        let Some(bitmap) =
+            fonts.rasterise(placed.glyph.font, placed.glyph.glyph_id, layout.size_px)
         else {
             continue;
         };
