@@ -197,9 +197,8 @@ impl CommandDecoder {
             self.garbage_len += run;
             self.stream.consume(run);
         }
-        if garbage.is_none() {
-            return None;
-        }
+        // No ESC yet: the garbage run may go on in the next bytes.
+        garbage?;
         if self.garbage_len > 0 {
             let error = CommandError::Garbage {
                 len: self.garbage_len,
