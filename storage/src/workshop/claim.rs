@@ -57,8 +57,13 @@ pub fn claim_next_task(
     check_name("printer", claim.printer)?;
     numbers::format_card_number(claim.number_prefix, 1)?;
     write_tx(conn, |conn| {
+        // Audit entries of dropped tasks are appended last: the audit head
+        // is locked after the number counter, as on every claim, so two
+        // claims on PostgreSQL never wait for each other in a cycle.
+        let mut dropped = Vec::new();
         loop {
             let Some(task) = next_queued(conn)? else {
+                append_all(conn, hsm, &dropped)?;
                 return Ok(None);
             };
             let card = cards::get_card(conn, task.card_id)?;
@@ -86,7 +91,7 @@ pub fn claim_next_task(
                 }
                 CardStatus::InProduction => card,
                 other => {
-                    fail_unmakeable(conn, hsm, &task, other, actor)?;
+                    dropped.push(fail_unmakeable(conn, &task, other, actor)?);
                     continue;
                 }
             };
@@ -132,6 +137,7 @@ pub fn claim_next_task(
                     }),
                 ),
             )?;
+            append_all(conn, hsm, &dropped)?;
             return Ok(Some((task, card)));
         }
     })
@@ -164,14 +170,14 @@ fn next_queued(conn: &mut DbConnection) -> Result<Option<Task>, StorageError> {
     row.map(Task::try_from).transpose()
 }
 
-/// Marks a queued task whose card cannot be made any more `failed`.
+/// Marks a queued task whose card cannot be made any more `failed`;
+/// returns its audit entry (`workshop.task.fail`) for the caller to append.
 fn fail_unmakeable(
     conn: &mut DbConnection,
-    hsm: &dyn Hsm,
     task: &Task,
     status: CardStatus,
     actor: &Actor,
-) -> Result<(), StorageError> {
+) -> Result<AuditEntry, StorageError> {
     let reason = format!(
         "card {} is {status} ({}): it cannot be made; the application needs a new card",
         task.card_id,
@@ -187,16 +193,22 @@ fn fail_unmakeable(
         ))
         .execute(conn)
         .map_err(db("fail a making-card task"))?;
-    audit::append(
-        conn,
-        hsm,
-        &AuditEntry::new(
-            actor,
-            "workshop.task.fail",
-            task_subject(task.id),
-            serde_json::json!({ "card_id": task.card_id, "reason": reason }),
-        ),
-    )?;
+    Ok(AuditEntry::new(
+        actor,
+        "workshop.task.fail",
+        task_subject(task.id),
+        serde_json::json!({ "card_id": task.card_id, "reason": reason }),
+    ))
+}
+
+fn append_all(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    entries: &[AuditEntry],
+) -> Result<(), StorageError> {
+    for entry in entries {
+        audit::append(conn, hsm, entry)?;
+    }
     Ok(())
 }
 

@@ -10,6 +10,7 @@ mod chips;
 mod persons;
 mod registry;
 mod store;
+mod workshop;
 
 use cardhub_protocols::roles::Role;
 use cardhub_storage::persons::{NewPerson, Sex};
