@@ -266,7 +266,17 @@ impl<T: Transport> Printer<T> {
         PrinterInfo::parse(&value).map_err(|e| self.bad_value(&command, &value, &e))
     }
 
+    /// Makes the link again if it was lost (before a command is encoded:
+    /// the setup sent on reconnecting uses the same buffer).
+    fn ensure_link(&mut self) -> Result<(), PrinterError> {
+        if !self.link_up {
+            self.reconnect()?;
+        }
+        Ok(())
+    }
+
     fn expect_ok(&mut self, command: &Command) -> Result<(), PrinterError> {
+        self.ensure_link()?;
         let timeout = self.options.timeouts.for_command(command);
         let name = command.name();
         self.out.clear();
@@ -280,6 +290,7 @@ impl<T: Transport> Printer<T> {
     }
 
     fn expect_value(&mut self, command: &Command) -> Result<String, PrinterError> {
+        self.ensure_link()?;
         let timeout = self.options.timeouts.for_command(command);
         let name = command.name();
         self.out.clear();
@@ -292,11 +303,9 @@ impl<T: Transport> Printer<T> {
         }
     }
 
-    /// Sends the frame in `self.out` and waits for its reply.
+    /// Sends the frame in `self.out` over a link that is up and waits for
+    /// its reply.
     fn exchange(&mut self, command: &'static str, timeout: Duration) -> Result<Reply, PrinterError> {
-        if !self.link_up {
-            self.reconnect()?;
-        }
         let send_timeout = Duration::from_millis(self.options.timeouts.send_ms);
         if let Err(e) = self.transport.send(&self.out, send_timeout) {
             self.link_up = false;
@@ -448,6 +457,7 @@ impl<T: Transport> CardPrinter for Printer<T> {
     fn download_panel(&mut self, panel: Panel, data: &[u8]) -> Result<(), PrinterError> {
         // Encoded straight from the caller's bytes: a face is not copied
         // into a Command first.
+        self.ensure_link()?;
         self.out.clear();
         if let Err(e) = protocol::encode_panel_download(panel, data, &mut self.out) {
             return Err(PrinterError::PanelTooLarge {
