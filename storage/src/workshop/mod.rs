@@ -18,20 +18,22 @@
 //! commit with the workshop's rows or not at all.
 //!
 //! # Layout
-//! - [`tasks`](self): batches and making-card tasks, their queries
+//! - `tasks`: batches and making-card tasks and their queries
 //!   ([`get_task`], [`list_tasks`], [`queue_counts`], [`in_flight_tasks`]);
-//!   extraction ([`extract`]).
-//! - claiming and releasing ([`claim_next_task`], [`release_task`]) and
-//!   card number allocation from `card_number_counters`.
-//! - steps and completion ([`record_step`], [`complete_task`],
+//!   `extract`: extraction ([`extract`], [`PERMIT_REMINDER_TOPIC`]).
+//! - `claim` and `numbers`: claiming and releasing ([`claim_next_task`],
+//!   [`release_task`]), card numbers from `card_number_counters`.
+//! - `steps`: steps and completion ([`record_step`], [`complete_task`],
 //!   [`steps_of_task`]).
-//! - waste (废卡登记: [`waste_and_requeue`], [`list_waste`]) and the card's
-//!   progress (制卡进度查询: [`card_progress`]).
-//! - statistics (生产车间绩效: [`statistics`]).
-//! - envelopes (邮封: [`envelope_data`], [`mark_envelope_printed`]).
-//! - boxes and dispatch batches ([`sort_into_boxes`], [`seal_box`],
-//!   [`warehouse_in`], [`create_dispatch`], [`dispatch`],
-//!   [`district_sign_off`], [`branch_sign_off`]) with their status history.
+//! - `waste` and `progress`: waste (废卡登记: [`waste_and_requeue`],
+//!   [`list_waste`]) and a card's progress (制卡进度查询: [`card_progress`]).
+//! - `stats`: workshop performance (生产车间绩效: [`statistics`]).
+//! - `envelopes`: envelopes (邮封: [`envelope_data`],
+//!   [`mark_envelope_printed`]).
+//! - `boxes`, `dispatch` and `history`: boxes and dispatch batches
+//!   ([`sort_into_boxes`], [`seal_box`], [`warehouse_in`],
+//!   [`create_dispatch`], [`dispatch()`], [`district_sign_off`],
+//!   [`branch_sign_off`]) and their status history ([`StatusChange`]).
 //!
 //! Not here: driving printers and lines (`cardhub_actors`), the card status
 //! machine (`cardhub_protocols::card_status`), photos ([`crate::photos`]).
