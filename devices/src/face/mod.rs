@@ -40,6 +40,7 @@
 //! - `cache`: the bounded glyph cache.
 //! - `text`: one line laid out ([`TextLayout`]) and blended into a page.
 //! - `photo`: JPEG check, decode and fit.
+//! - `resample`: the photo's scaling filter.
 //! - `render`: [`Renderer`], [`PageData`], [`encode_png`].
 //! - `error`: [`FaceError`].
 
@@ -50,6 +51,7 @@ mod fonts;
 mod layout;
 mod photo;
 mod render;
+mod resample;
 mod text;
 
 pub use defaults::{A6_HEIGHT, A6_WIDTH};

@@ -5,14 +5,13 @@
 //! frame header with the size, every scan's entropy-coded data, the end of
 //! image marker), so a cut-short file is refused even where a decoder would
 //! quietly fill the missing rows with grey. Decoding is `image`'s JPEG
-//! decoder; scaling is `image`'s triangle filter. Placement on the page is
-//! `render`'s.
+//! decoder; scaling is `resample`'s triangle filter. Placement on the page
+//! is `render`'s.
 
-use image::imageops::{self, FilterType};
 use image::{ImageFormat, RgbImage};
 
-use super::FaceError;
 use super::layout::PhotoBox;
+use super::{FaceError, resample};
 
 /// What the walk over a JPEG's markers found.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -65,7 +64,7 @@ pub(crate) fn fit(bytes: &[u8], photo_box: &PhotoBox) -> Result<(RgbImage, u32, 
     let scaled = if (width, height) == decoded.dimensions() {
         decoded
     } else {
-        imageops::resize(&decoded, width, height, FilterType::Triangle)
+        resample::resize(&decoded, width, height)
     };
     Ok((
         scaled,
