@@ -150,6 +150,20 @@ fn a_wide_photo_is_scaled_to_fit_and_centred_in_its_box() {
 }
 
 #[test]
+fn a_greyscale_jpeg_is_drawn_in_grey() {
+    let layout = PageLayout::card_face_default();
+    let photo_box = layout.photo.clone().expect("photo box");
+    let grey = image::GrayImage::from_pixel(358, 441, image::Luma([0x80]));
+    let mut bytes = Vec::new();
+    JpegEncoder::new_with_quality(&mut bytes, 90)
+        .encode(grey.as_raw(), 358, 441, ExtendedColorType::L8)
+        .expect("encode a greyscale JPEG");
+    let page = card_face().render(&with_photo(bytes)).expect("renders");
+    let p = page.get_pixel(photo_box.x + 100, photo_box.y + 100).0;
+    assert!(p.iter().all(|c| c.abs_diff(0x80) <= 2), "{p:?}");
+}
+
+#[test]
 fn the_centres_photo_passes_the_check() {
     let renderer = card_face();
     for seed in 0..10 {

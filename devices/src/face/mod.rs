@@ -16,7 +16,9 @@
 //!   has a glyph for it; a character no font has is refused with
 //!   [`FaceError::MissingGlyph`] naming it, its code point and the field,
 //!   never drawn as a missing-glyph box or dropped. Extension B and later
-//!   come from HanaMinB. A text wider than its field shrinks (down to the
+//!   come from the first font that has them: HanaMinA carries 3,650 of the
+//!   commonest (𠮷 U+20BB7 and 𪚥 U+2A6A5 among them), HanaMinB all the
+//!   rest. A text wider than its field shrinks (down to the
 //!   field's `min_size_px`) or is refused, as the field's [`Overflow`] says.
 //! - Photos: JPEG only, checked whole (a cut-short file is refused), of an
 //!   accepted size, scaled to fit the photo box keeping the aspect, centred.
@@ -57,6 +59,7 @@ mod text;
 pub use defaults::{A6_HEIGHT, A6_WIDTH};
 pub use error::{CodePoint, FaceError};
 pub use fonts::{DEFAULT_GLYPH_CACHE, FontConfig, Fonts, GlyphBitmap, GlyphRef, HANAMIN_FONTS};
+pub use image::RgbImage;
 pub use layout::{
     Align, Band, CARD_HEIGHT, CARD_WIDTH, Colour, Label, MAX_PAGE_SIDE, Overflow, PageLayout,
     PhotoBox, TEXT_SIZE_RANGE, TextField,
