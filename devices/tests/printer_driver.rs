@@ -55,7 +55,9 @@ fn tcp_simulator(dir: &Path) -> RunningPrinter {
 }
 
 fn address(sim: &RunningPrinter) -> PrinterAddress {
-    sim.host_address().parse().expect("the simulator's address parses")
+    sim.host_address()
+        .parse()
+        .expect("the simulator's address parses")
 }
 
 fn connect(sim: &RunningPrinter, timeouts: Timeouts) -> Printer<Box<dyn Transport>> {
@@ -82,7 +84,8 @@ fn make_a_card(p: &mut dyn CardPrinter, dir: &Path) {
     assert_eq!(p.card_position().unwrap(), CardPosition::Contact);
     p.move_to(Station::Contactless).unwrap();
     assert_eq!(p.status().unwrap().card, CardPosition::Contactless);
-    p.download_panel(Panel::Colour, &face_png(1016, 648)).unwrap();
+    p.download_panel(Panel::Colour, &face_png(1016, 648))
+        .unwrap();
     p.print().unwrap();
     p.overlay().unwrap();
     p.eject().unwrap();
@@ -109,7 +112,10 @@ fn a_card_is_made_over_a_pty_opened_as_a_serial_line() {
     let dir = tempfile::tempdir().unwrap();
     let sim = simulator(dir.path(), HostTransport::Pty);
     let address = address(&sim);
-    assert!(matches!(address, PrinterAddress::Serial { .. }), "{address}");
+    assert!(
+        matches!(address, PrinterAddress::Serial { .. }),
+        "{address}"
+    );
     let mut p = connect(&sim, Timeouts::default());
     make_a_card(&mut p, dir.path());
     assert_eq!(p.ribbon_left().unwrap(), 499);
@@ -127,12 +133,18 @@ fn each_printer_fault_is_reported_with_its_state_and_advice() {
     let mut p = connect(&sim, Timeouts::default());
 
     let err = p.move_to(Station::Contact).unwrap_err();
-    assert!(matches!(err, PrinterError::NoCard { command: "Sic", .. }), "{err}");
+    assert!(
+        matches!(err, PrinterError::NoCard { command: "Sic", .. }),
+        "{err}"
+    );
     assert!(!err.needs_operator() && !err.is_connection_lost());
 
     p.feed().unwrap();
     let err = p.feed().unwrap_err();
-    assert!(matches!(err, PrinterError::Busy { command: "Si", .. }), "{err}");
+    assert!(
+        matches!(err, PrinterError::Busy { command: "Si", .. }),
+        "{err}"
+    );
 
     ctl.jam().unwrap();
     let err = p.move_to(Station::Contact).unwrap_err();
@@ -144,15 +156,25 @@ fn each_printer_fault_is_reported_with_its_state_and_advice() {
         "{err}"
     );
     assert_eq!(p.status().unwrap().state, PrinterState::CardJam);
-    assert_eq!(p.clear_error().unwrap_err().state(), Some(PrinterState::CardJam));
+    assert_eq!(
+        p.clear_error().unwrap_err().state(),
+        Some(PrinterState::CardJam)
+    );
     ctl.clear().unwrap();
     p.clear_error().unwrap();
-    assert_eq!(p.status().unwrap().card, CardPosition::None, "the jammed card was taken out");
+    assert_eq!(
+        p.status().unwrap().card,
+        CardPosition::None,
+        "the jammed card was taken out"
+    );
 
     ctl.cover_open().unwrap();
     let err = p.feed().unwrap_err();
     assert_eq!(err.state(), Some(PrinterState::CoverOpen));
-    assert!(err.to_string().contains("close the printer's cover"), "{err}");
+    assert!(
+        err.to_string().contains("close the printer's cover"),
+        "{err}"
+    );
     ctl.cover_close().unwrap();
 
     ctl.hopper_empty().unwrap();
@@ -162,14 +184,16 @@ fn each_printer_fault_is_reported_with_its_state_and_advice() {
     p.clear_error().unwrap();
 
     p.feed().unwrap();
-    p.download_panel(Panel::Colour, &face_png(800, 600)).unwrap();
+    p.download_panel(Panel::Colour, &face_png(800, 600))
+        .unwrap();
     let err = p.print().unwrap_err();
     assert!(
         matches!(&err, PrinterError::Refused { code: ErrorCode::BadData, text, .. } if text.contains("800 x 600")),
         "{err}"
     );
     ctl.ribbon_out().unwrap();
-    p.download_panel(Panel::Colour, &face_png(1016, 648)).unwrap();
+    p.download_panel(Panel::Colour, &face_png(1016, 648))
+        .unwrap();
     let err = p.print().unwrap_err();
     assert_eq!(err.state(), Some(PrinterState::RibbonOut));
     assert!(err.to_string().contains("fit a new ribbon"), "{err}");
@@ -198,7 +222,10 @@ fn a_link_dropped_mid_command_is_reported_and_the_reconnection_finds_the_card() 
         other => panic!("{other}"),
     }
     assert!(err.is_connection_lost());
-    assert!(err.to_string().contains("may have been carried out"), "{err}");
+    assert!(
+        err.to_string().contains("may have been carried out"),
+        "{err}"
+    );
     // The next command reconnects by itself and finds the card moved.
     assert_eq!(p.card_position().unwrap(), CardPosition::Contact);
     assert_eq!(sim.snapshot().host.connections, 2);
@@ -222,7 +249,14 @@ fn a_link_dropped_mid_command_is_reported_and_the_reconnection_finds_the_card() 
     .err()
     .expect("nothing listens any more");
     assert!(
-        matches!(&refused, PrinterError::Disconnected { command: "connect", mid_command: false, .. }),
+        matches!(
+            &refused,
+            PrinterError::Disconnected {
+                command: "connect",
+                mid_command: false,
+                ..
+            }
+        ),
         "{refused}"
     );
     assert!(refused.to_string().contains("nothing was carried out"));
@@ -295,7 +329,14 @@ fn over_a_pty_a_dead_line_is_a_timeout_and_the_next_command_gets_through() {
     );
     ctl.drop_after(0, true).unwrap();
     let err = p.feed().unwrap_err();
-    assert!(matches!(err, PrinterError::Timeout { command: "Si", .. }), "{err}");
-    assert_eq!(p.card_position().unwrap(), CardPosition::InPrinter, "the feed happened");
+    assert!(
+        matches!(err, PrinterError::Timeout { command: "Si", .. }),
+        "{err}"
+    );
+    assert_eq!(
+        p.card_position().unwrap(),
+        CardPosition::InPrinter,
+        "the feed happened"
+    );
     sim.stop();
 }

@@ -17,7 +17,9 @@ fn decode(pieces: &[&[u8]]) -> Vec<String> {
         decoder.push(piece);
         while let Some(event) = decoder.decode() {
             if let Ok(command) = &event {
-                let wire = command.to_bytes().expect("a decoded panel is within the limit");
+                let wire = command
+                    .to_bytes()
+                    .expect("a decoded panel is within the limit");
                 let mut again = CommandDecoder::with_max_panel(MAX_PANEL);
                 again.push(&wire);
                 assert_eq!(again.decode().as_ref(), Some(&Ok(command.clone())));

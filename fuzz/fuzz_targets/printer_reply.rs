@@ -22,7 +22,11 @@ fn decode(pieces: &[&[u8]]) -> Vec<Result<Reply, String>> {
                     if let Ok(status) = StatusReport::parse(v) {
                         assert_eq!(StatusReport::parse(&status.to_wire()), Ok(status));
                     }
-                    let _ = (parse_card_position(v), parse_ribbon_count(v), PrinterInfo::parse(v));
+                    let _ = (
+                        parse_card_position(v),
+                        parse_ribbon_count(v),
+                        PrinterInfo::parse(v),
+                    );
                 }
             }
             out.push(event.map_err(|e| e.to_string()));

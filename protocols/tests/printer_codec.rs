@@ -6,9 +6,9 @@
 use std::io::Cursor;
 
 use cardhub_protocols::printer::{
-    CR, CheckError, Command, CommandDecoder, CommandError, ESC, EjectionMode, ErrorCode,
-    ErrorMode, InsertionMode, MAX_COMMAND_LINE, MAX_REPLY_LINE, Panel, Reply, ReplyDecoder,
-    ReplyError, RibbonType, Station,
+    CR, CheckError, Command, CommandDecoder, CommandError, ESC, EjectionMode, ErrorCode, ErrorMode,
+    InsertionMode, MAX_COMMAND_LINE, MAX_REPLY_LINE, Panel, Reply, ReplyDecoder, ReplyError,
+    RibbonType, Station,
 };
 use proptest::prelude::*;
 
@@ -59,7 +59,10 @@ fn reply() -> impl Strategy<Value = Reply> {
         "[ -~]{1,80}"
             .prop_filter("not a keyword", |v| v != "OK" && !v.starts_with("ERR"))
             .prop_map(Reply::Value),
-        (prop::sample::select(ErrorCode::all().to_vec()), "[ -~]{0,80}")
+        (
+            prop::sample::select(ErrorCode::all().to_vec()),
+            "[ -~]{0,80}"
+        )
             .prop_map(|(code, text)| Reply::Error { code, text }),
     ]
 }
@@ -73,7 +76,10 @@ fn chunks(bytes: &[u8], cuts: &[usize]) -> Vec<Vec<u8>> {
         .collect();
     points.sort_unstable();
     points.dedup();
-    points.windows(2).map(|w| bytes[w[0]..w[1]].to_vec()).collect()
+    points
+        .windows(2)
+        .map(|w| bytes[w[0]..w[1]].to_vec())
+        .collect()
 }
 
 fn decode_commands(pieces: &[Vec<u8>]) -> Vec<Result<Command, CommandError>> {
@@ -218,14 +224,46 @@ type ErrorCase = (&'static [u8], fn(&CommandError) -> bool, ErrorCode);
 #[test]
 fn every_command_error_is_reachable_and_maps_to_a_code() {
     let cases: Vec<ErrorCase> = vec![
-        (b"zz\x1b", |e| matches!(e, CommandError::Garbage { len: 2, .. }), ErrorCode::BadCommand),
-        (b"\x1bSi\x1b", |e| matches!(e, CommandError::Truncated { .. }), ErrorCode::BadCommand),
-        (b"\x1bS\x07\r", |e| matches!(e, CommandError::NotAscii { byte: 7, .. }), ErrorCode::BadCommand),
-        (b"\x1bNope\r", |e| matches!(e, CommandError::UnknownCommand { .. }), ErrorCode::BadCommand),
-        (b"\x1bRlr;q\r", |e| matches!(e, CommandError::BadParameter { command: "Rlr", .. }), ErrorCode::BadParameter),
-        (b"\x1bDbmp;c;x;\r", |e| matches!(e, CommandError::BadDownloadHeader { .. }), ErrorCode::BadData),
-        (b"\x1bDbmp;c;65;", |e| matches!(e, CommandError::PanelTooLarge(_)), ErrorCode::BadData),
-        (b"\x1bDbmp;c;1;ab", |e| matches!(e, CommandError::MissingTerminator { .. }), ErrorCode::BadData),
+        (
+            b"zz\x1b",
+            |e| matches!(e, CommandError::Garbage { len: 2, .. }),
+            ErrorCode::BadCommand,
+        ),
+        (
+            b"\x1bSi\x1b",
+            |e| matches!(e, CommandError::Truncated { .. }),
+            ErrorCode::BadCommand,
+        ),
+        (
+            b"\x1bS\x07\r",
+            |e| matches!(e, CommandError::NotAscii { byte: 7, .. }),
+            ErrorCode::BadCommand,
+        ),
+        (
+            b"\x1bNope\r",
+            |e| matches!(e, CommandError::UnknownCommand { .. }),
+            ErrorCode::BadCommand,
+        ),
+        (
+            b"\x1bRlr;q\r",
+            |e| matches!(e, CommandError::BadParameter { command: "Rlr", .. }),
+            ErrorCode::BadParameter,
+        ),
+        (
+            b"\x1bDbmp;c;x;\r",
+            |e| matches!(e, CommandError::BadDownloadHeader { .. }),
+            ErrorCode::BadData,
+        ),
+        (
+            b"\x1bDbmp;c;65;",
+            |e| matches!(e, CommandError::PanelTooLarge(_)),
+            ErrorCode::BadData,
+        ),
+        (
+            b"\x1bDbmp;c;1;ab",
+            |e| matches!(e, CommandError::MissingTerminator { .. }),
+            ErrorCode::BadData,
+        ),
     ];
     for (bytes, is_expected, code) in cases {
         let decoded = decode_commands(&[bytes.to_vec()]);
@@ -240,7 +278,13 @@ fn every_command_error_is_reachable_and_maps_to_a_code() {
     let mut overlong = vec![ESC];
     overlong.resize(MAX_COMMAND_LINE + 2, b'A');
     let decoded = decode_commands(&[overlong]);
-    assert!(matches!(decoded[0], Err(CommandError::Overlong { limit: MAX_COMMAND_LINE, .. })));
+    assert!(matches!(
+        decoded[0],
+        Err(CommandError::Overlong {
+            limit: MAX_COMMAND_LINE,
+            ..
+        })
+    ));
     assert!(matches!(
         Command::check(&mut Cursor::new(&b"\x1bSi"[..])),
         Err(CheckError::Incomplete)
@@ -253,9 +297,14 @@ fn every_reply_error_is_reachable() {
     let decoded = decode_replies(&[b"\r".to_vec()]);
     assert_eq!(decoded, vec![Err(ReplyError::Empty)]);
     let decoded = decode_replies(&[b"OK\x1b\r".to_vec()]);
-    assert!(matches!(decoded[0], Err(ReplyError::NotAscii { byte: ESC, ref received }) if received == "OK\\x1b"));
+    assert!(
+        matches!(decoded[0], Err(ReplyError::NotAscii { byte: ESC, ref received }) if received == "OK\\x1b")
+    );
     let decoded = decode_replies(&[b"ERR;MELTED;hot\r".to_vec()]);
-    assert!(matches!(decoded[0], Err(ReplyError::UnknownErrorCode { .. })));
+    assert!(matches!(
+        decoded[0],
+        Err(ReplyError::UnknownErrorCode { .. })
+    ));
     let decoded = decode_replies(&[vec![b'x'; MAX_REPLY_LINE + 1]]);
     assert!(matches!(decoded[0], Err(ReplyError::Overlong { .. })));
     assert!(matches!(
@@ -271,11 +320,19 @@ fn the_protocol_document_lists_the_whole_vocabulary() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/printer-protocol.md");
     let doc = std::fs::read_to_string(path).expect("docs/printer-protocol.md exists");
     for spec in cardhub_protocols::printer::command::COMMANDS {
-        assert!(doc.contains(&format!("`{}", spec.mnemonic)), "{} missing", spec.mnemonic);
+        assert!(
+            doc.contains(&format!("`{}", spec.mnemonic)),
+            "{} missing",
+            spec.mnemonic
+        );
     }
     for entry in cardhub_protocols::printer::status::STATES {
         assert!(doc.contains(entry.wire), "{} missing", entry.wire);
-        assert!(doc.contains(entry.advice), "advice of {} missing", entry.wire);
+        assert!(
+            doc.contains(entry.advice),
+            "advice of {} missing",
+            entry.wire
+        );
     }
     for code in ErrorCode::all() {
         assert!(doc.contains(code.wire()), "{} missing", code.wire());

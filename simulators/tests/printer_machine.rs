@@ -81,7 +81,10 @@ fn a_card_goes_through_every_step_and_the_simulator_is_told_what_to_do() {
         run(&mut m, Command::ReadCardPosition),
         Reply::Value("SMART".into())
     );
-    assert_eq!(run(&mut m, Command::MoveTo(Station::Contactless)), Reply::Ok);
+    assert_eq!(
+        run(&mut m, Command::MoveTo(Station::Contactless)),
+        Reply::Ok
+    );
     assert_eq!(m.card_position(), CardPosition::Contactless);
     download(&mut m, Panel::Colour, face_png(1016, 648));
     let printed = m.handle(&Command::Print, Instant::now());
@@ -90,12 +93,21 @@ fn a_card_goes_through_every_step_and_the_simulator_is_told_what_to_do() {
         &printed.effects[..],
         [Effect::FacePrinted { seq: 1, png, .. }] if png.starts_with(b"\x89PNG")
     ));
-    assert_eq!(m.card_position(), CardPosition::InPrinter, "printing brings the card to the head");
+    assert_eq!(
+        m.card_position(),
+        CardPosition::InPrinter,
+        "printing brings the card to the head"
+    );
     assert_eq!(m.panels().count(), 0, "panels are used up by printing");
     assert_eq!(run(&mut m, Command::Overlay), Reply::Ok);
     let out = m.handle(&Command::Eject, Instant::now());
     match &out.effects[..] {
-        [Effect::CardOut { card, exit: Exit::Output }] => {
+        [
+            Effect::CardOut {
+                card,
+                exit: Exit::Output,
+            },
+        ] => {
             assert!(card.printed && card.overlaid);
             assert_eq!(card.chip_id, "3100008600000001");
         }
@@ -103,10 +115,24 @@ fn a_card_goes_through_every_step_and_the_simulator_is_told_what_to_do() {
     }
     let s = status(&mut m);
     assert_eq!(s.state, PrinterState::Ready);
-    assert_eq!((s.hopper, s.ribbon_left, s.card), (Some(2), Some(9), CardPosition::None));
-    assert_eq!(run(&mut m, Command::ReadRibbonCount), Reply::Value("9".into()));
+    assert_eq!(
+        (s.hopper, s.ribbon_left, s.card),
+        (Some(2), Some(9), CardPosition::None)
+    );
+    assert_eq!(
+        run(&mut m, Command::ReadRibbonCount),
+        Reply::Value("9".into())
+    );
     let counters = m.state().counters;
-    assert_eq!((counters.fed, counters.printed, counters.overlaid, counters.ejected), (1, 1, 1, 1));
+    assert_eq!(
+        (
+            counters.fed,
+            counters.printed,
+            counters.overlaid,
+            counters.ejected
+        ),
+        (1, 1, 1, 1)
+    );
     // The next card has the next number and chip.
     let second = m.handle(&Command::Insert, Instant::now());
     assert!(matches!(
@@ -136,7 +162,11 @@ fn commands_that_need_a_card_are_refused_without_one() {
     }
     assert_eq!(run(&mut m, Command::Insert), Reply::Ok);
     let again = run(&mut m, Command::Insert);
-    assert_eq!(refused(&again), Some(ErrorCode::Busy), "a second card cannot be fed");
+    assert_eq!(
+        refused(&again),
+        Some(ErrorCode::Busy),
+        "a second card cannot be fed"
+    );
     assert!(matches!(again, Reply::Error { text, .. } if text.contains("eject or reject")));
 }
 
@@ -198,20 +228,34 @@ fn a_jam_refuses_everything_but_status_and_clear_until_an_operator_acts() {
         &effects[..],
         [Effect::CardOut { exit: Exit::Removed, card }] if card.seq == 1
     ));
-    assert_eq!(status(&mut m).state, PrinterState::CardJam, "latched until Scl");
+    assert_eq!(
+        status(&mut m).state,
+        PrinterState::CardJam,
+        "latched until Scl"
+    );
     assert_eq!(run(&mut m, Command::ClearError), Reply::Ok);
     let s = status(&mut m);
     assert_eq!((s.state, s.card), (PrinterState::Ready, CardPosition::None));
     assert_eq!(m.state().counters.removed, 1);
-    assert_eq!(run(&mut m, Command::ClearError), Reply::Ok, "Scl with nothing to clear");
+    assert_eq!(
+        run(&mut m, Command::ClearError),
+        Reply::Ok,
+        "Scl with nothing to clear"
+    );
 }
 
 #[test]
 fn an_open_cover_stops_the_printer_until_it_is_closed() {
     let mut m = machine(Timing::zero(), 3, 10);
     m.open_cover();
-    assert_eq!(refused(&run(&mut m, Command::Insert)), Some(ErrorCode::CoverOpen));
-    assert_eq!(refused(&run(&mut m, Command::ClearError)), Some(ErrorCode::CoverOpen));
+    assert_eq!(
+        refused(&run(&mut m, Command::Insert)),
+        Some(ErrorCode::CoverOpen)
+    );
+    assert_eq!(
+        refused(&run(&mut m, Command::ClearError)),
+        Some(ErrorCode::CoverOpen)
+    );
     assert_eq!(status(&mut m).state, PrinterState::CoverOpen);
     m.close_cover();
     assert_eq!(status(&mut m).state, PrinterState::Ready);
@@ -223,9 +267,15 @@ fn an_empty_hopper_latches_on_feed_and_a_refill_resolves_it() {
     let mut m = machine(Timing::zero(), 1, 10);
     run(&mut m, Command::Insert);
     run(&mut m, Command::Eject);
-    assert_eq!(refused(&run(&mut m, Command::Insert)), Some(ErrorCode::HopperEmpty));
+    assert_eq!(
+        refused(&run(&mut m, Command::Insert)),
+        Some(ErrorCode::HopperEmpty)
+    );
     assert_eq!(status(&mut m).state, PrinterState::HopperEmpty);
-    assert_eq!(refused(&run(&mut m, Command::ClearError)), Some(ErrorCode::HopperEmpty));
+    assert_eq!(
+        refused(&run(&mut m, Command::ClearError)),
+        Some(ErrorCode::HopperEmpty)
+    );
     m.refill(Some(5), None);
     assert_eq!(run(&mut m, Command::ClearError), Reply::Ok);
     assert_eq!(run(&mut m, Command::Insert), Reply::Ok);
@@ -240,7 +290,10 @@ fn a_spent_ribbon_latches_on_print() {
     run(&mut m, Command::Insert);
     m.ribbon_out();
     download(&mut m, Panel::Colour, face_png(1016, 648));
-    assert_eq!(refused(&run(&mut m, Command::Print)), Some(ErrorCode::RibbonOut));
+    assert_eq!(
+        refused(&run(&mut m, Command::Print)),
+        Some(ErrorCode::RibbonOut)
+    );
     assert_eq!(status(&mut m).state, PrinterState::RibbonOut);
     m.refill(None, Some(3));
     assert_eq!(run(&mut m, Command::ClearError), Reply::Ok);
@@ -269,11 +322,8 @@ fn a_step_keeps_the_printer_busy_for_its_time() {
     let moved = m.handle(&Command::MoveTo(Station::Contact), after);
     assert_eq!(moved.reply, Reply::Ok);
     assert_eq!(moved.duration, Duration::from_millis(timing.move_ms));
-    let total = timing.feed_ms
-        + 2 * timing.move_ms
-        + timing.print_ms
-        + timing.overlay_ms
-        + timing.eject_ms;
+    let total =
+        timing.feed_ms + 2 * timing.move_ms + timing.print_ms + timing.overlay_ms + timing.eject_ms;
     assert!(
         (20_000..=30_000).contains(&total),
         "a colour card with overlay takes 20-30 s, not {total} ms"
@@ -288,7 +338,10 @@ fn moving_counts_stays_at_stations_and_a_second_move_there_is_free() {
     let later = now + Duration::from_secs(10);
     m.handle(&Command::MoveTo(Station::Contact), later);
     let moves = m.state().card.as_ref().unwrap().moves;
-    let again = m.handle(&Command::MoveTo(Station::Contact), later + Duration::from_secs(10));
+    let again = m.handle(
+        &Command::MoveTo(Station::Contact),
+        later + Duration::from_secs(10),
+    );
     assert_eq!((again.reply, again.duration), (Reply::Ok, Duration::ZERO));
     assert_eq!(m.state().card.as_ref().unwrap().moves, moves);
     assert_eq!(m.state().card.as_ref().unwrap().place, Place::Contact);
@@ -298,7 +351,10 @@ fn moving_counts_stays_at_stations_and_a_second_move_there_is_free() {
 fn chip_ids_are_the_prefix_and_a_counter_filling_sixteen_digits() {
     assert_eq!(chip_id("31000086", 42).as_deref(), Some("3100008600000042"));
     assert_eq!(chip_id("", 7).as_deref(), Some("0000000000000007"));
-    assert_eq!(chip_id("ABCDEF0123456", 999).as_deref(), Some("ABCDEF0123456999"));
+    assert_eq!(
+        chip_id("ABCDEF0123456", 999).as_deref(),
+        Some("ABCDEF0123456999")
+    );
     assert_eq!(chip_id("ABCDEF0123456", 1000), None);
     let mut m = PrinterMachine::new(
         MachineConfig {

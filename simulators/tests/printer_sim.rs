@@ -181,10 +181,18 @@ fn bad_frames_are_answered_and_the_stream_carries_on() {
     let replies: Vec<Reply> = (0..6).map(|_| host.reply()).collect();
     assert_eq!(code(&replies[0]), Some(ErrorCode::BadCommand), "garbage");
     assert!(matches!(&replies[0], Reply::Error { text, .. } if text.contains("hello")));
-    assert_eq!(code(&replies[1]), Some(ErrorCode::BadCommand), "unknown command");
+    assert_eq!(
+        code(&replies[1]),
+        Some(ErrorCode::BadCommand),
+        "unknown command"
+    );
     assert_eq!(code(&replies[2]), Some(ErrorCode::BadParameter));
     assert_eq!(code(&replies[3]), Some(ErrorCode::BadData), "wrong length");
-    assert_eq!(code(&replies[4]), Some(ErrorCode::BadCommand), "Si without CR");
+    assert_eq!(
+        code(&replies[4]),
+        Some(ErrorCode::BadCommand),
+        "Si without CR"
+    );
     assert_eq!(replies[5], Reply::Value("NONE".into()));
     printer.stop();
 }
@@ -195,7 +203,10 @@ fn a_pty_host_opens_the_slave_as_a_serial_device_as_often_as_it_likes() {
     let mut config = PrinterSimConfig::new(dir.path(), TRANSPORT_MASTER);
     config.host = HostTransport::Pty;
     let printer = PrinterSimulator::start(config).unwrap();
-    let path = printer.pty_path().expect("a pty printer has a slave path").to_owned();
+    let path = printer
+        .pty_path()
+        .expect("a pty printer has a slave path")
+        .to_owned();
     assert!(printer.host_address().starts_with("serial:///dev/"));
     for round in 0..2 {
         let port = serialport::new(path.to_string_lossy(), 115_200)
@@ -318,10 +329,16 @@ fn printer_faults_from_the_control_channel_reach_the_host() {
         "the jammed card taken out is kept under reject/"
     );
     control.cover_open().unwrap();
-    assert_eq!(code(&host.send(&Command::Insert)), Some(ErrorCode::CoverOpen));
+    assert_eq!(
+        code(&host.send(&Command::Insert)),
+        Some(ErrorCode::CoverOpen)
+    );
     control.cover_close().unwrap();
     control.hopper_empty().unwrap();
-    assert_eq!(code(&host.send(&Command::Insert)), Some(ErrorCode::HopperEmpty));
+    assert_eq!(
+        code(&host.send(&Command::Insert)),
+        Some(ErrorCode::HopperEmpty)
+    );
     control.refill(Some(2), None).unwrap();
     host.ok(Command::ClearError);
     host.ok(Command::Insert);
@@ -330,7 +347,10 @@ fn printer_faults_from_the_control_channel_reach_the_host() {
         panel: Panel::Colour,
         data: face_png(),
     });
-    assert_eq!(code(&host.send(&Command::Print)), Some(ErrorCode::RibbonOut));
+    assert_eq!(
+        code(&host.send(&Command::Print)),
+        Some(ErrorCode::RibbonOut)
+    );
     let state = control.state().unwrap();
     assert_eq!(state.state, "RIBBON_OUT");
     assert_eq!(state.printer.hopper, 1);
@@ -346,10 +366,17 @@ fn the_control_channel_refuses_what_it_does_not_understand() {
     assert!(!reply.ok && reply.error.unwrap().contains("malformed request"));
     let reply = control.send_line("{\"cmd\":\"jam\",\"now\":true}").unwrap();
     assert!(!reply.ok && reply.error.unwrap().contains("unknown field `now`"));
-    let reply = control.send_line("{\"cmd\":\"refill\",\"hopper\":3}").unwrap();
+    let reply = control
+        .send_line("{\"cmd\":\"refill\",\"hopper\":3}")
+        .unwrap();
     assert!(reply.ok, "refill takes optional fields");
-    assert!(matches!(control.slow(10_000_000), Err(ControlError::Refused(_))));
-    let err = control.wait_coupler(true, Duration::from_millis(50)).unwrap_err();
+    assert!(matches!(
+        control.slow(10_000_000),
+        Err(ControlError::Refused(_))
+    ));
+    let err = control
+        .wait_coupler(true, Duration::from_millis(50))
+        .unwrap_err();
     assert!(err.to_string().contains("coupler did not become connected"));
     control.shutdown().unwrap();
     printer.wait_for_shutdown();
@@ -380,7 +407,15 @@ fn faces_can_be_switched_off_and_the_cli_announces_its_addresses() {
         .collect();
     assert_eq!(
         keys,
-        ["listen", "address", "control", "vpcd", "state-dir", "out", "cardhub sim printer ready"]
+        [
+            "listen",
+            "address",
+            "control",
+            "vpcd",
+            "state-dir",
+            "out",
+            "cardhub sim printer ready"
+        ]
     );
     assert!(text.contains(&format!("address: tcp://{}", printer.addr().unwrap())));
     assert!(text.contains("vpcd: none"));
@@ -394,7 +429,15 @@ fn faces_can_be_switched_off_and_the_cli_announces_its_addresses() {
     host.ok(Command::Print);
     host.ok(Command::Eject);
     let chip = "3100000000000001";
-    assert!(!dir.path().join(format!("out/000001-{chip}-face.png")).exists());
-    assert!(dir.path().join(format!("out/000001-{chip}.card.json")).exists());
+    assert!(
+        !dir.path()
+            .join(format!("out/000001-{chip}-face.png"))
+            .exists()
+    );
+    assert!(
+        dir.path()
+            .join(format!("out/000001-{chip}.card.json"))
+            .exists()
+    );
     printer.stop();
 }

@@ -42,7 +42,9 @@ pub enum AddressError {
     )]
     Scheme(String),
     /// A TCP address without a usable host and port.
-    #[error("printer address `{0}`: give host and port as tcp://HOST:PORT with a port from 1 to 65535")]
+    #[error(
+        "printer address `{0}`: give host and port as tcp://HOST:PORT with a port from 1 to 65535"
+    )]
     HostPort(String),
     /// A serial address without an absolute device path.
     #[error("printer address `{0}`: give the device as an absolute path, serial:///dev/ttyUSB0")]
@@ -51,7 +53,9 @@ pub enum AddressError {
     #[error("printer address `{0}`: baud must be a positive number such as 115200")]
     Baud(String),
     /// An option the address does not know.
-    #[error("printer address `{address}`: unknown option `{option}` (serial addresses take baud=N only)")]
+    #[error(
+        "printer address `{address}`: unknown option `{option}` (serial addresses take baud=N only)"
+    )]
     Option {
         /// The address.
         address: String,
@@ -200,7 +204,10 @@ mod tests {
             ("tcp://a b:1", "host and port"),
             ("serial://dev/ttyUSB0", "absolute path"),
             ("serial:///dev/ttyS0?baud=fast", "baud"),
-            ("serial:///dev/ttyS0?parity=even", "unknown option `parity=even`"),
+            (
+                "serial:///dev/ttyS0?parity=even",
+                "unknown option `parity=even`",
+            ),
         ];
         for (text, needle) in cases {
             let err = text.parse::<PrinterAddress>().unwrap_err().to_string();

@@ -305,7 +305,11 @@ impl<T: Transport> Printer<T> {
 
     /// Sends the frame in `self.out` over a link that is up and waits for
     /// its reply.
-    fn exchange(&mut self, command: &'static str, timeout: Duration) -> Result<Reply, PrinterError> {
+    fn exchange(
+        &mut self,
+        command: &'static str,
+        timeout: Duration,
+    ) -> Result<Reply, PrinterError> {
         let send_timeout = Duration::from_millis(self.options.timeouts.send_ms);
         if let Err(e) = self.transport.send(&self.out, send_timeout) {
             self.link_up = false;
@@ -364,7 +368,12 @@ impl<T: Transport> Printer<T> {
         }
     }
 
-    fn disconnected(&self, command: &'static str, mid_command: bool, e: &io::Error) -> PrinterError {
+    fn disconnected(
+        &self,
+        command: &'static str,
+        mid_command: bool,
+        e: &io::Error,
+    ) -> PrinterError {
         PrinterError::Disconnected {
             printer: self.name.clone(),
             command,
@@ -387,7 +396,9 @@ impl<T: Transport> Printer<T> {
     }
 
     fn unexpected(&self, command: &'static str, reply: &Reply, wanted: &str) -> PrinterError {
-        let received = String::from_utf8_lossy(&reply.to_bytes()).escape_debug().to_string();
+        let received = String::from_utf8_lossy(&reply.to_bytes())
+            .escape_debug()
+            .to_string();
         PrinterError::Protocol {
             printer: self.name.clone(),
             command,
@@ -508,7 +519,10 @@ mod tests {
             Duration::from_millis(t.move_ms)
         );
         let short = Timeouts::all(50);
-        assert_eq!(short.for_command(&Command::Print), Duration::from_millis(50));
+        assert_eq!(
+            short.for_command(&Command::Print),
+            Duration::from_millis(50)
+        );
     }
 
     #[test]

@@ -238,7 +238,13 @@ mod tests {
             PrinterError::Busy { .. }
         ));
         let bad = PrinterError::from_reply("P1", "Sp", ErrorCode::BadData, "not a PNG");
-        assert!(matches!(bad, PrinterError::Refused { code: ErrorCode::BadData, .. }));
+        assert!(matches!(
+            bad,
+            PrinterError::Refused {
+                code: ErrorCode::BadData,
+                ..
+            }
+        ));
         assert!(!bad.needs_operator());
     }
 

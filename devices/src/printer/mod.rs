@@ -100,7 +100,11 @@ impl From<StatusReport> for PrinterStatus {
 /// Connects to the printer at `address` with the default timeouts and
 /// setup ([`PrinterOptions::default`]).
 pub fn open(name: &str, address: &PrinterAddress) -> Result<Box<dyn CardPrinter>, PrinterError> {
-    Ok(Box::new(open_with(name, address, PrinterOptions::default())?))
+    Ok(Box::new(open_with(
+        name,
+        address,
+        PrinterOptions::default(),
+    )?))
 }
 
 /// Connects to the printer at `address` and sends the setup.

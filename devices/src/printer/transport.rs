@@ -78,9 +78,9 @@ impl TcpTransport {
     }
 
     fn stream(&mut self) -> io::Result<&mut TcpStream> {
-        self.stream.as_mut().ok_or_else(|| {
-            io::Error::new(io::ErrorKind::NotConnected, "the connection was closed")
-        })
+        self.stream
+            .as_mut()
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotConnected, "the connection was closed"))
     }
 }
 

@@ -253,22 +253,67 @@ pub struct CommandSpec {
 
 /// Every command, in one table (`docs/printer-protocol.md` shows it).
 pub const COMMANDS: [CommandSpec; 20] = [
-    spec("Pem", "0|2", "error handling by the printer (0) or the host (2)", false),
-    spec("Pcim", "F", "cards come from the input hopper (feeder)", false),
-    spec("Pcem", "I|M", "finished cards go to the output hopper (I) or the manual slot (M)", false),
-    spec("Pneab", "E|D", "hold the card after printing (E; D is cardhub's)", false),
+    spec(
+        "Pem",
+        "0|2",
+        "error handling by the printer (0) or the host (2)",
+        false,
+    ),
+    spec(
+        "Pcim",
+        "F",
+        "cards come from the input hopper (feeder)",
+        false,
+    ),
+    spec(
+        "Pcem",
+        "I|M",
+        "finished cards go to the output hopper (I) or the manual slot (M)",
+        false,
+    ),
+    spec(
+        "Pneab",
+        "E|D",
+        "hold the card after printing (E; D is cardhub's)",
+        false,
+    ),
     spec("Pr", "<panels>", "the ribbon type fitted, e.g. ko", false),
-    spec("Ss", "", "start a card's sequence (forget downloaded panels)", false),
-    spec("Si", "", "take a card from the hopper into the printer", false),
-    spec("Sic", "", "move the card to the contact (chip) station", false),
+    spec(
+        "Ss",
+        "",
+        "start a card's sequence (forget downloaded panels)",
+        false,
+    ),
+    spec(
+        "Si",
+        "",
+        "take a card from the hopper into the printer",
+        false,
+    ),
+    spec(
+        "Sic",
+        "",
+        "move the card to the contact (chip) station",
+        false,
+    ),
     spec("Sis", "", "move the card to the contactless station", false),
     spec("Sp", "", "print the downloaded panels on the card", true),
     spec("Sov", "", "apply the thick overlay film", true),
     spec("Se", "", "eject the card to the output hopper", false),
     spec("Seb", "", "eject the card to the bezel", false),
     spec("Ser", "", "reject the card into the reject bin", false),
-    spec("Scl", "", "clear a recoverable error once its cause is removed", true),
-    spec("Dbmp", "<panel>;<length>;<bytes>", "download a panel (k, c or o)", false),
+    spec(
+        "Scl",
+        "",
+        "clear a recoverable error once its cause is removed",
+        true,
+    ),
+    spec(
+        "Dbmp",
+        "<panel>;<length>;<bytes>",
+        "download a panel (k, c or o)",
+        false,
+    ),
     spec("Rps", "", "the printer's status line", true),
     spec("Rlr", "p", "where the card is", false),
     spec("Rrt", "count", "ribbon prints left", false),
@@ -498,10 +543,7 @@ pub(crate) fn check_with_limit(
 
 /// Checks a panel download frame (`frame` starts with ESC `Dbmp;`).
 /// Returns how many bytes to move the cursor and the outcome.
-fn check_download(
-    frame: &[u8],
-    max_panel: usize,
-) -> (usize, Result<(), CheckError<CommandError>>) {
+fn check_download(frame: &[u8], max_panel: usize) -> (usize, Result<(), CheckError<CommandError>>) {
     let header_start = 1 + DOWNLOAD_PREFIX.len();
     let bad = |at: usize| {
         let b = frame[at];
@@ -680,7 +722,9 @@ fn parse_text(text: &str) -> Result<Command, CommandError> {
         "Scl" => fixed("Scl", Command::ClearError),
         "Rps" => fixed("Rps", Command::ReadStatus),
         "Rinf" => fixed("Rinf", Command::ReadInfo),
-        "Rlr" => one_of("Rlr", "p", &|p| (p == "p").then_some(Command::ReadCardPosition)),
+        "Rlr" => one_of("Rlr", "p", &|p| {
+            (p == "p").then_some(Command::ReadCardPosition)
+        }),
         "Rrt" => one_of("Rrt", "count", &|p| {
             (p == "count").then_some(Command::ReadRibbonCount)
         }),
@@ -706,7 +750,10 @@ mod tests {
     #[test]
     fn text_commands_encode_as_the_reference_writes_them() {
         let cases: [(Command, &[u8]); 6] = [
-            (Command::SetInsertion(InsertionMode::Feeder), b"\x1bPcim;F\r"),
+            (
+                Command::SetInsertion(InsertionMode::Feeder),
+                b"\x1bPcim;F\r",
+            ),
             (Command::SetErrorMode(ErrorMode::Host), b"\x1bPem;2\r"),
             (Command::SetRibbon(RibbonType::ko()), b"\x1bPr;ko\r"),
             (Command::MoveTo(Station::Contact), b"\x1bSic\r"),
@@ -732,7 +779,10 @@ mod tests {
         Command::check(&mut cursor).unwrap();
         assert_eq!(cursor.position() as usize, wire.len());
         assert_eq!(parse(&wire).unwrap(), command);
-        assert_eq!(format!("{command:?}"), "DownloadPanel { panel: Colour, len: 6 }");
+        assert_eq!(
+            format!("{command:?}"),
+            "DownloadPanel { panel: Colour, len: 6 }"
+        );
     }
 
     #[test]
@@ -749,7 +799,10 @@ mod tests {
         ));
         assert!(matches!(
             parse(b"\x1bDbmp;x;1;a\r").unwrap_err(),
-            CommandError::BadParameter { command: "Dbmp", .. }
+            CommandError::BadParameter {
+                command: "Dbmp",
+                ..
+            }
         ));
         assert!(matches!(
             parse(b"\x1bPr;KO\r").unwrap_err(),

@@ -343,7 +343,10 @@ mod tests {
     #[test]
     fn an_overlong_line_is_reported_once_and_skipped() {
         let mut line = vec![ESC];
-        line.extend(std::iter::repeat_n(b'A', crate::printer::MAX_COMMAND_LINE + 50));
+        line.extend(std::iter::repeat_n(
+            b'A',
+            crate::printer::MAX_COMMAND_LINE + 50,
+        ));
         line.extend_from_slice(b"\r\x1bRps\r");
         let out = commands(&line);
         assert!(matches!(out[0], Err(CommandError::Overlong { .. })));
@@ -373,7 +376,11 @@ mod tests {
             })
         );
         assert_eq!(out[1], Ok(Command::StartSequence));
-        for header in [&b"\x1bDbmp;;1;a\r"[..], b"\x1bDbmp;c1;a\r", b"\x1bDbmp;c;;a\r"] {
+        for header in [
+            &b"\x1bDbmp;;1;a\r"[..],
+            b"\x1bDbmp;c1;a\r",
+            b"\x1bDbmp;c;;a\r",
+        ] {
             let out = commands(header);
             assert!(
                 matches!(out[0], Err(CommandError::BadDownloadHeader { .. })),

@@ -447,7 +447,10 @@ mod tests {
 
     #[test]
     fn query_values_parse() {
-        assert_eq!(parse_card_position("CONTACTLESS").unwrap(), CardPosition::Contactless);
+        assert_eq!(
+            parse_card_position("CONTACTLESS").unwrap(),
+            CardPosition::Contactless
+        );
         assert!(parse_card_position("OK").is_err());
         assert_eq!(parse_ribbon_count("480").unwrap(), 480);
         assert!(parse_ribbon_count("4.8").is_err());

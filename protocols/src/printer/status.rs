@@ -432,9 +432,15 @@ mod tests {
                 .advice()
                 .starts_with("card jammed: open the cover and remove the card")
         );
-        assert_eq!(PrinterState::CoverOpen.error_code(), Some(ErrorCode::CoverOpen));
+        assert_eq!(
+            PrinterState::CoverOpen.error_code(),
+            Some(ErrorCode::CoverOpen)
+        );
         assert_eq!(ErrorCode::NoCard.state(), None);
-        assert_eq!(Station::Contact.position().station(), Some(Station::Contact));
+        assert_eq!(
+            Station::Contact.position().station(),
+            Some(Station::Contact)
+        );
         assert_eq!(CardPosition::InPrinter.station(), None);
     }
 }

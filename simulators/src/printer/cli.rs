@@ -70,7 +70,9 @@ impl std::fmt::Debug for SimPrinterArgs {
 #[non_exhaustive]
 pub enum CliError {
     /// `--timing` is neither `zero` nor `realistic`.
-    #[error("--timing `{0}` is not known: use zero (instant steps) or realistic (about 26 s a card)")]
+    #[error(
+        "--timing `{0}` is not known: use zero (instant steps) or realistic (about 26 s a card)"
+    )]
     Timing(String),
     /// `--faces` is neither `png` nor `none`.
     #[error("--faces `{0}` is not known: use png (write each face to --out) or none")]
@@ -192,7 +194,12 @@ mod tests {
     fn values_parse_or_say_what_is_accepted() {
         assert_eq!(parse_timing("zero").unwrap(), Timing::zero());
         assert_eq!(parse_timing("Realistic").unwrap(), Timing::realistic());
-        assert!(parse_timing("fast").unwrap_err().to_string().contains("zero"));
+        assert!(
+            parse_timing("fast")
+                .unwrap_err()
+                .to_string()
+                .contains("zero")
+        );
         assert!(parse_faces("png").unwrap());
         assert!(!parse_faces("none").unwrap());
         assert!(parse_faces("jpeg").is_err());

@@ -13,12 +13,20 @@
 //! | power on (`01`), reset (`02`) | binds to the card now at a station, with fresh volatile state |
 //! | power off (`00`) | unbinds |
 //! | get ATR (`04`) | the card's ATR; before any card, a blank card's, so pcscd sees the slot occupied |
-//! | an APDU | the bound card's answer while it stays at its station; an empty payload otherwise (vpcd fails the transmit) |
+//! | an APDU | the bound card's answer while it stays at its station; otherwise an empty payload, then the connection is closed and made again at once |
 //!
 //! So the hub, after moving a card to a station, reconnects the encoder
 //! with a reset (`CardReader::reconnect(true)`), as it must with a real
 //! encoder, whose session belongs to the card that was there before.
 //! Moving the card (even away and back) ends the binding.
+//!
+//! Why the close after an empty payload: vpcd reads a response's body
+//! with `recv(..., MSG_WAITALL)`, which for a zero length waits until at
+//! least one more byte arrives (or the socket closes). Left open, pcscd
+//! would hang inside that transmit. Closed, vpcd ends the transmit with no
+//! response bytes (the hub's reader reports it) and drops the slot; the
+//! coupler connects again at once, so only this error path pays a
+//! reconnection, never a card that is where the hub expects it.
 
 use std::io;
 use std::net::{SocketAddr, TcpStream};
@@ -38,11 +46,14 @@ pub(crate) fn run(shared: &Shared, vpcd: SocketAddr) {
         if shared.lock().stopping {
             return;
         }
+        let mut again_at_once = false;
         match TcpStream::connect_timeout(&vpcd, CONNECT_TIMEOUT) {
             Ok(stream) => {
                 backoff.reset();
-                if let Err(e) = serve(shared, stream) {
-                    tracing::info!(error = %e, "coupler's vpcd connection ended");
+                match serve(shared, stream) {
+                    Ok(Ended::NoCardAnswered) => again_at_once = true,
+                    Ok(Ended::Closed) => tracing::info!("vpcd closed the coupler's connection"),
+                    Err(e) => tracing::info!(error = %e, "coupler's vpcd connection ended"),
                 }
                 {
                     let mut inner = shared.lock();
@@ -54,12 +65,22 @@ pub(crate) fn run(shared: &Shared, vpcd: SocketAddr) {
             }
             Err(e) => tracing::debug!(error = %e, %vpcd, "vpcd not reachable yet"),
         }
-        shared.wait_for(backoff.next_wait(), |i| i.stopping);
+        if !again_at_once {
+            shared.wait_for(backoff.next_wait(), |i| i.stopping);
+        }
     }
 }
 
+/// Why a vpcd connection ended without an error.
+enum Ended {
+    /// vpcd closed it (pcscd stopping), or the simulator stops.
+    Closed,
+    /// An APDU found no card: answered empty and closed (module docs).
+    NoCardAnswered,
+}
+
 /// Serves one vpcd connection until it closes or the simulator stops.
-fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
+fn serve(shared: &Shared, stream: TcpStream) -> io::Result<Ended> {
     stream.set_nodelay(true)?;
     let mut reader = stream.try_clone()?;
     let mut writer = stream.try_clone()?;
@@ -67,21 +88,26 @@ fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
     {
         let mut inner = shared.lock();
         if inner.stopping {
-            return Ok(());
+            return Ok(Ended::Closed);
         }
         inner.coupler.stream = Some(stream.try_clone()?);
-        inner.coupler.connected = true;
+        inner.coupler.connections += 1;
     }
-    shared.changed.notify_all();
-    tracing::info!("coupler connected to vpcd");
+    let mut first_frame = true;
     loop {
         // vpcd sends a frame's length and body in two writes without
         // TCP_NODELAY; acknowledging at once saves a delayed ACK (about
         // 40 ms) per APDU. The flag does not stick: set before each read.
         quick_ack.set_tcp_quickack(true)?;
         let Some(payload) = read_frame(&mut reader)? else {
-            return Ok(());
+            return Ok(Ended::Closed);
         };
+        if std::mem::take(&mut first_frame) {
+            // vpcd accepts a connection only when pcscd next polls the
+            // slot: the coupler counts as connected from vpcd's first word.
+            shared.lock().coupler.connected = true;
+            tracing::info!("coupler connected to vpcd");
+        }
         match VpcdMessage::decode(payload) {
             VpcdMessage::PowerOn | VpcdMessage::Reset => shared.lock().coupler_reset(),
             VpcdMessage::PowerOff => shared.lock().coupler_power_off(),
@@ -94,6 +120,11 @@ fn serve(shared: &Shared, stream: TcpStream) -> io::Result<()> {
             }
             VpcdMessage::Apdu(apdu) => {
                 let response = shared.lock().coupler_apdu(&apdu);
+                let Some(response) = response else {
+                    write_frame(&mut writer, &[])?;
+                    let _ = stream.shutdown(std::net::Shutdown::Both);
+                    return Ok(Ended::NoCardAnswered);
+                };
                 write_frame(&mut writer, &response)?;
             }
         }

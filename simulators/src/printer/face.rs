@@ -19,7 +19,9 @@ pub fn check_png(data: &[u8]) -> Result<(), String> {
         return Err("not a PNG file (no PNG signature): send the card face as PNG".to_owned());
     }
     // The first chunk: length (4, = 13), type "IHDR", width (4), height (4).
-    let ihdr = data.get(8..24).ok_or("PNG file cut short before its IHDR header")?;
+    let ihdr = data
+        .get(8..24)
+        .ok_or("PNG file cut short before its IHDR header")?;
     if ihdr[0..4] != 13u32.to_be_bytes() || &ihdr[4..8] != b"IHDR" {
         return Err("PNG file does not start with an IHDR header".to_owned());
     }
@@ -50,9 +52,17 @@ mod tests {
     #[test]
     fn only_a_card_sized_png_passes() {
         assert_eq!(check_png(&header(1016, 648)), Ok(()));
-        assert!(check_png(&header(648, 1016)).unwrap_err().contains("648 x 1016"));
+        assert!(
+            check_png(&header(648, 1016))
+                .unwrap_err()
+                .contains("648 x 1016")
+        );
         assert!(check_png(b"GIF89a....").unwrap_err().contains("not a PNG"));
-        assert!(check_png(&header(1016, 648)[..20]).unwrap_err().contains("cut short"));
+        assert!(
+            check_png(&header(1016, 648)[..20])
+                .unwrap_err()
+                .contains("cut short")
+        );
         let mut odd = header(1016, 648);
         odd[12..16].copy_from_slice(b"IDAT");
         assert!(check_png(&odd).unwrap_err().contains("IHDR"));

@@ -143,7 +143,9 @@ pub(crate) fn serve_pty(shared: &Shared, mut master: TTYPort, _slave: TTYPort) {
             Err(e)
                 if matches!(
                     e.kind(),
-                    io::ErrorKind::TimedOut | io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                    io::ErrorKind::TimedOut
+                        | io::ErrorKind::WouldBlock
+                        | io::ErrorKind::Interrupted
                 ) =>
             {
                 continue;
@@ -222,9 +224,7 @@ fn answer(
         (bytes, wait, name)
     };
     shared.changed.notify_all();
-    if !wait.is_zero()
-        && shared.wait_for(wait, |i| i.stopping || i.host.generation != generation)
-    {
+    if !wait.is_zero() && shared.wait_for(wait, |i| i.stopping || i.host.generation != generation) {
         tracing::info!(command = name, "link dropped while the step ran; no reply");
         return None;
     }

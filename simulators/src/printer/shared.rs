@@ -60,6 +60,7 @@ pub(crate) struct Coupler {
     /// encoder to; APDUs reach it only while it stays at its station.
     pub(crate) bound: Option<(u64, u64)>,
     pub(crate) apdus: u64,
+    pub(crate) connections: u64,
 }
 
 /// Everything behind the lock.
@@ -267,21 +268,18 @@ impl Inner {
     }
 
     /// One APDU to the encoder: answered by the bound card while it stays
-    /// at its station, with an empty payload otherwise (vpcd then fails
-    /// the transmit).
-    pub(crate) fn coupler_apdu(&mut self, apdu: &[u8]) -> Vec<u8> {
+    /// at its station; `None` when no powered card is there.
+    pub(crate) fn coupler_apdu(&mut self, apdu: &[u8]) -> Option<Vec<u8>> {
         self.coupler.apdus += 1;
         let bound = self.coupler.bound;
         if bound.is_none() || bound != self.card_at_station() {
-            tracing::debug!(
+            tracing::info!(
                 command = %hex::encode_upper(apdu),
-                "APDU with no powered card at a station: empty answer"
+                "APDU with no powered card at a station: no answer"
             );
-            return Vec::new();
+            return None;
         }
-        let Some(chip) = self.chip.as_mut() else {
-            return Vec::new();
-        };
+        let chip = self.chip.as_mut()?;
         let response = chip.os.process(apdu);
         tracing::debug!(
             command = %hex::encode_upper(apdu),
@@ -289,7 +287,7 @@ impl Inner {
             "APDU"
         );
         self.persist();
-        response
+        Some(response)
     }
 
     /// The (number, moves) of the card at an encoding station.

@@ -360,11 +360,18 @@ impl RunningPrinter {
         PrinterSnapshot::of(&self.shared.lock())
     }
 
-    /// Waits until the coupler is (or is not) connected to vpcd; `false`
-    /// on timeout.
+    /// Waits until the coupler is (or is not) connected to vpcd, vpcd
+    /// talking to it; `false` on timeout.
     pub fn wait_coupler(&self, connected: bool, timeout: Duration) -> bool {
         self.shared
             .wait_for(timeout, |i| i.coupler.connected == connected)
+    }
+
+    /// Waits until `done` holds for the printer's snapshot (taken at every
+    /// change); `false` on timeout.
+    pub fn wait_until(&self, timeout: Duration, done: impl Fn(&PrinterSnapshot) -> bool) -> bool {
+        self.shared
+            .wait_for(timeout, |i| done(&PrinterSnapshot::of(i)))
     }
 
     /// A handle that asks this printer to stop.

@@ -182,12 +182,17 @@ pub struct HostSnapshot {
 pub struct CouplerSnapshot {
     /// vpcd's address, if the printer has an encoder.
     pub vpcd: Option<String>,
-    /// Whether it is connected to vpcd now.
+    /// Whether vpcd talks to it now (vpcd accepts a connection when pcscd
+    /// next polls the slot, so this follows the TCP connection by up to
+    /// 400 ms).
     pub connected: bool,
     /// The number of the card the encoder is bound to (after a reset).
     pub bound_card: Option<u64>,
     /// APDUs received so far.
     pub apdus: u64,
+    /// vpcd connections made so far (one for the simulator's life unless
+    /// vpcd restarted or an APDU found no card).
+    pub connections: u64,
 }
 
 impl PrinterSnapshot {
@@ -215,6 +220,7 @@ impl PrinterSnapshot {
                 connected: inner.coupler.connected,
                 bound_card: inner.coupler.bound.map(|(seq, _)| seq),
                 apdus: inner.coupler.apdus,
+                connections: inner.coupler.connections,
             },
             link_faults: inner.link_faults.clone(),
             state_dir: state_dir.display().to_string(),

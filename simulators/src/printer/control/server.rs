@@ -130,7 +130,11 @@ fn apply(shared: &Shared, request: ControlRequest) -> ControlReply {
         } else {
             ControlReply::error(format!(
                 "the coupler did not become {} within {timeout_ms} ms: is vpcd (pcscd with the rig's readers) running?",
-                if connected { "connected" } else { "disconnected" }
+                if connected {
+                    "connected"
+                } else {
+                    "disconnected"
+                }
             ))
         };
     }
