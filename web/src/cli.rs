@@ -348,6 +348,144 @@ fn sim_card_args(
     })
 }
 
+/// The options of `cardhub sim printer`, as typed.
+#[derive(Debug, clap::Args)]
+pub struct SimPrinterOptions {
+    /// Where the host link listens (port 0: any free port; the chosen one
+    /// is printed as `listen: HOST:PORT`). The default without `--pty`.
+    #[arg(long, value_name = "HOST:PORT", conflicts_with = "pty")]
+    pub listen: Option<String>,
+    /// Serve the host link on a pseudo-terminal instead: its slave path is
+    /// printed (`pty: /dev/pts/N`) for the hub to open as a serial device.
+    #[arg(long)]
+    pub pty: bool,
+    /// vpcd's address for the printer's contact encoder (a reader of the
+    /// PC/SC test rig, e.g. 127.0.0.1:35963); without it the printer has no
+    /// encoder.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub vpcd: Option<String>,
+    /// The printer's own state (counters, the card inside, hopper, ribbon);
+    /// restarted with the same directory, the printer continues.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: PathBuf,
+    /// Where faces and finished cards' chips go (default `<state-dir>/out`).
+    #[arg(long, value_name = "DIR")]
+    pub out: Option<PathBuf>,
+    /// Step durations: `zero` (instant) or `realistic` (about 26 s a card).
+    #[arg(long, default_value = "zero")]
+    pub timing: String,
+    /// `png`: write each printed face to `--out`; `none`: do not.
+    #[arg(long, default_value = "png")]
+    pub faces: String,
+    /// The leading hex digits of each fed chip's card identification code;
+    /// a counter kept in the state directory fills it to 16.
+    #[arg(long, value_name = "HEX", default_value = cardhub_simulators::printer::DEFAULT_CHIP_PREFIX)]
+    pub chip_prefix: String,
+    /// The centre's transport master key (32 hex digits) the blank chips'
+    /// transport keys are diversified from.
+    #[arg(long, value_name = "HEX", conflicts_with = "key_file")]
+    pub transport_key_hex: Option<String>,
+    /// Take the transport master key (`chip/transport`) from a development
+    /// key file instead.
+    #[arg(long, value_name = "FILE")]
+    pub key_file: Option<PathBuf>,
+    /// Blank cards in the hopper at start (default: a new printer's hopper
+    /// is full, a restarted one keeps its count).
+    #[arg(long, value_name = "N")]
+    pub hopper: Option<u32>,
+    /// Where the control channel listens (port 0: any free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    pub control: String,
+}
+
+/// `cardhub sim printer`: runs a simulated card printer until SIGINT,
+/// SIGTERM or a `shutdown` control request.
+pub async fn sim_printer(opts: SimPrinterOptions) -> ExitCode {
+    use tokio::signal::unix::{SignalKind, signal};
+    let fail = |e: String| {
+        eprintln!("cardhub sim printer: {e}");
+        ExitCode::from(2)
+    };
+    let args = match sim_printer_args(opts) {
+        Ok(args) => args,
+        Err(e) => return fail(e),
+    };
+    // Installed before the printer starts, so a signal during start-up is
+    // not the default (killing) one.
+    let (mut term, mut int) = match (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) {
+        (Ok(term), Ok(int)) => (term, int),
+        (Err(e), _) | (_, Err(e)) => return fail(format!("cannot listen for signals: {e}")),
+    };
+    let (started, handle) = tokio::sync::oneshot::channel();
+    let runner = tokio::task::spawn_blocking(move || {
+        cardhub_simulators::printer::cli::run(args, move |h| {
+            let _ = started.send(h);
+        })
+    });
+    let signals = tokio::spawn(async move {
+        let Ok(handle) = handle.await else {
+            return;
+        };
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        tracing::info!("signal received: stopping the simulated printer");
+        handle.request();
+    });
+    let outcome = runner.await;
+    signals.abort();
+    match outcome {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => fail(e.to_string()),
+        Err(e) => fail(format!("the simulator's thread failed: {e}")),
+    }
+}
+
+fn sim_printer_args(
+    opts: SimPrinterOptions,
+) -> Result<cardhub_simulators::printer::cli::SimPrinterArgs, String> {
+    use cardhub_simulators::printer::HostTransport;
+    use cardhub_simulators::printer::cli::{
+        SimPrinterArgs, parse_faces, parse_timing, parse_transport_key, resolve_addr,
+    };
+    let key_hex = match (&opts.transport_key_hex, &opts.key_file) {
+        (Some(hex), _) => hex.clone(),
+        (None, Some(path)) => transport_key_from_file(path, "sm4")?,
+        (None, None) => {
+            return Err(
+                "give --key-file or --transport-key-hex: each blank chip fed gets a transport key diversified from it"
+                    .to_owned(),
+            );
+        }
+    };
+    let host = if opts.pty {
+        HostTransport::Pty
+    } else {
+        let listen = opts.listen.as_deref().unwrap_or("127.0.0.1:0");
+        HostTransport::Tcp(resolve_addr(listen).map_err(|e| e.to_string())?)
+    };
+    let vpcd = match &opts.vpcd {
+        Some(addr) => Some(resolve_addr(addr).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    Ok(SimPrinterArgs {
+        host,
+        vpcd,
+        state_dir: opts.state_dir,
+        out_dir: opts.out,
+        timing: parse_timing(&opts.timing).map_err(|e| e.to_string())?,
+        write_faces: parse_faces(&opts.faces).map_err(|e| e.to_string())?,
+        chip_prefix: opts.chip_prefix,
+        transport_key: parse_transport_key(&key_hex).map_err(|e| e.to_string())?,
+        hopper: opts.hopper,
+        control: resolve_addr(&opts.control).map_err(|e| e.to_string())?,
+    })
+}
+
 /// The `chip/transport` master of a development key file, hex. A
 /// production key file is refused: its keys never leave the key store.
 fn transport_key_from_file(path: &std::path::Path, algorithm: &str) -> Result<String, String> {

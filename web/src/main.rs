@@ -1,6 +1,6 @@
 //! The `cardhub` binary: the hub (`serve`) and its administration commands
 //! (`db migrate`, `token`, `operator`, `audit verify`, `bench`) and the
-//! simulated devices (`sim card`). Each command
+//! simulated devices (`sim card`, `sim printer`). Each command
 //! reads the same configuration as the hub (embedded default, `--config`,
 //! `CARDHUB_*` variables). The work is in the `cardhub_web` library; this
 //! file only parses arguments and maps outcomes to exit codes.
@@ -69,6 +69,13 @@ enum SimCommand {
     /// down or killed; its memory is saved to the card file after every
     /// change.
     Card(cli::SimCardOptions),
+    /// A card printer with a contact encoder, served over TCP (`--listen`)
+    /// or a pseudo-terminal (`--pty`), its encoder behind a vpcd reader
+    /// (`--vpcd`). It prints one `key: value` line per address (listen or
+    /// pty, address, control, vpcd, state-dir, out) and then `cardhub sim
+    /// printer ready`, and runs until SIGINT, SIGTERM or a `shutdown`
+    /// control request; its state is saved after every change.
+    Printer(cli::SimPrinterOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -202,6 +209,9 @@ fn main() -> ExitCode {
             Command::Sim {
                 command: SimCommand::Card(options),
             } => cli::sim_card(options),
+            Command::Sim {
+                command: SimCommand::Printer(options),
+            } => cli::sim_printer(options).await,
         }
     })
 }
