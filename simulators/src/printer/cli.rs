@@ -146,6 +146,7 @@ pub fn start(args: SimPrinterArgs) -> Result<RunningPrinter, CliError> {
         chip_prefix: args.chip_prefix,
         transport_key: args.transport_key,
         hopper: args.hopper,
+        ribbon: None,
         serial: None,
         state_dir: args.state_dir,
     };

@@ -699,9 +699,10 @@ impl PrinterMachine {
         self.changed();
     }
 
-    /// Sets the hopper count (`--hopper N` at start-up).
-    pub fn set_hopper(&mut self, hopper: u32) {
+    /// Sets the hopper and ribbon counts (`--hopper N` at start-up).
+    pub fn set_counts(&mut self, hopper: u32, ribbon: u32) {
         self.state.hopper = hopper;
+        self.state.ribbon = ribbon;
         self.changed();
     }
 }

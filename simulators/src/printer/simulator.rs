@@ -64,6 +64,9 @@ pub struct PrinterSimConfig {
     /// Cards in the hopper at start-up (`None`: a new printer's hopper is
     /// full, a restarted one keeps its count).
     pub hopper: Option<u32>,
+    /// Prints on the ribbon at start-up (`None`: a new printer's ribbon is
+    /// full, a restarted one keeps its count).
+    pub ribbon: Option<u32>,
     /// The serial number `Rinf` reports (`None`: from the chip prefix).
     pub serial: Option<String>,
 }
@@ -81,6 +84,7 @@ impl std::fmt::Debug for PrinterSimConfig {
             .field("chip_prefix", &self.chip_prefix)
             .field("transport_key", &"<secret>")
             .field("hopper", &self.hopper)
+            .field("ribbon", &self.ribbon)
             .finish()
     }
 }
@@ -101,6 +105,7 @@ impl PrinterSimConfig {
             chip_prefix: DEFAULT_CHIP_PREFIX.to_owned(),
             transport_key,
             hopper: None,
+            ribbon: None,
             serial: None,
         }
     }
@@ -170,7 +175,10 @@ impl PrinterSimulator {
         layout.create()?;
         let state = match layout.load_state()? {
             Some(state) => state,
-            None => MachineState::new(config.hopper.unwrap_or(HOPPER_CAPACITY), RIBBON_CAPACITY),
+            None => MachineState::new(
+                config.hopper.unwrap_or(HOPPER_CAPACITY),
+                config.ribbon.unwrap_or(RIBBON_CAPACITY),
+            ),
         };
         let info = PrinterInfo {
             model: "cardhub simulated card printer (Evolis Primacy class)".to_owned(),
@@ -188,8 +196,13 @@ impl PrinterSimulator {
             },
             state,
         );
-        if let Some(hopper) = config.hopper {
-            machine.set_hopper(hopper);
+        if config.hopper.is_some() || config.ribbon.is_some() {
+            let state = machine.state();
+            let (hopper, ribbon) = (
+                config.hopper.unwrap_or(state.hopper),
+                config.ribbon.unwrap_or(state.ribbon),
+            );
+            machine.set_counts(hopper, ribbon);
         }
         let control_listener =
             TcpListener::bind(config.control).map_err(|source| PrinterSimError::ControlBind {
