@@ -9,7 +9,9 @@
 //! repository function calls it), so an action and its audit entry commit
 //! or roll back together. Appenders are serialised: on PostgreSQL by
 //! `SELECT ... FOR UPDATE` on the head row, on SQLite by `BEGIN IMMEDIATE`
-//! ([`crate::write_tx`]).
+//! ([`crate::write_tx`]). An append is three statements: read the head
+//! (by key, without a bound `LIMIT`, which SQLite would recompile on every
+//! run), insert the entry, advance the head.
 //!
 //! Not here: deciding what to audit (the repositories), the key (the HSM).
 
@@ -128,45 +130,57 @@ pub fn append(
     hsm: &dyn Hsm,
     entry: &AuditEntry,
 ) -> Result<AuditRecord, StorageError> {
-    write_tx(conn, |conn| {
-        let (last_seq, last_hash) = lock_head(conn)?;
-        let detail =
-            serde_json::to_string(&entry.detail).expect("a serde_json::Value always serialises");
-        let mut record = AuditRecord {
-            seq: last_seq + 1,
-            at: utc_now(),
-            actor: entry.actor.clone(),
-            role: entry.role.as_str().to_owned(),
-            action: entry.action.clone(),
-            subject: entry.subject.clone(),
-            detail,
-            prev_hash: last_hash,
-            hash: Vec::new(),
-        };
-        record.hash = chain_hash(hsm, &record)?.to_vec();
-        diesel::insert_into(audit_log::table)
-            .values((
-                audit_log::seq.eq(record.seq),
-                audit_log::at.eq(record.at),
-                audit_log::actor.eq(&record.actor),
-                audit_log::role.eq(&record.role),
-                audit_log::action.eq(&record.action),
-                audit_log::subject.eq(&record.subject),
-                audit_log::detail.eq(&record.detail),
-                audit_log::prev_hash.eq(&record.prev_hash),
-                audit_log::hash.eq(&record.hash),
-            ))
-            .execute(conn)
-            .map_err(db("insert an audit entry"))?;
-        diesel::update(audit_head::table.find(1))
-            .set((
-                audit_head::last_seq.eq(record.seq),
-                audit_head::last_hash.eq(&record.hash),
-            ))
-            .execute(conn)
-            .map_err(db("advance the audit head"))?;
-        Ok(record)
-    })
+    write_tx(conn, |conn| append_in_tx(conn, hsm, entry))
+}
+
+/// [`append`] for a repository function already inside its own
+/// [`crate::write_tx`] that rolls the whole transaction back on any error
+/// (it returns this function's error with `?`): no savepoint of its own,
+/// which saves two statements per entry. An error that the caller swallowed
+/// and then committed could leave an entry without its head update, which
+/// [`verify`] reports; so never ignore this function's error.
+pub(crate) fn append_in_tx(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    entry: &AuditEntry,
+) -> Result<AuditRecord, StorageError> {
+    let (last_seq, last_hash) = lock_head(conn)?;
+    let detail =
+        serde_json::to_string(&entry.detail).expect("a serde_json::Value always serialises");
+    let mut record = AuditRecord {
+        seq: last_seq + 1,
+        at: utc_now(),
+        actor: entry.actor.clone(),
+        role: entry.role.as_str().to_owned(),
+        action: entry.action.clone(),
+        subject: entry.subject.clone(),
+        detail,
+        prev_hash: last_hash,
+        hash: Vec::new(),
+    };
+    record.hash = chain_hash(hsm, &record)?.to_vec();
+    diesel::insert_into(audit_log::table)
+        .values((
+            audit_log::seq.eq(record.seq),
+            audit_log::at.eq(record.at),
+            audit_log::actor.eq(&record.actor),
+            audit_log::role.eq(&record.role),
+            audit_log::action.eq(&record.action),
+            audit_log::subject.eq(&record.subject),
+            audit_log::detail.eq(&record.detail),
+            audit_log::prev_hash.eq(&record.prev_hash),
+            audit_log::hash.eq(&record.hash),
+        ))
+        .execute(conn)
+        .map_err(db("insert an audit entry"))?;
+    diesel::update(audit_head::table.find(1))
+        .set((
+            audit_head::last_seq.eq(record.seq),
+            audit_head::last_hash.eq(&record.hash),
+        ))
+        .execute(conn)
+        .map_err(db("advance the audit head"))?;
+    Ok(record)
 }
 
 /// Reads the head row, locking it on PostgreSQL until the transaction ends.
@@ -175,8 +189,11 @@ fn lock_head(conn: &mut DbConnection) -> Result<(i64, Vec<u8>), StorageError> {
         .find(1)
         .select((audit_head::last_seq, audit_head::last_hash));
     let head = match conn {
-        DbConnection::Pg(pg) => query.for_update().first::<(i64, Vec<u8>)>(pg).optional(),
-        DbConnection::Sqlite(_) => query.first::<(i64, Vec<u8>)>(conn).optional(),
+        DbConnection::Pg(pg) => query
+            .for_update()
+            .get_result::<(i64, Vec<u8>)>(pg)
+            .optional(),
+        DbConnection::Sqlite(_) => query.get_result::<(i64, Vec<u8>)>(conn).optional(),
     }
     .map_err(db("read the audit head"))?;
     head.ok_or_else(missing_head)

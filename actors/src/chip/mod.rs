@@ -14,16 +14,18 @@
 //! - [`engine`]: the jobs themselves, as plain blocking code over a
 //!   [`cardhub_devices::reader::CardReader`]: the personalisation script
 //!   (resumed from what the card says), the card check, PIN operations.
+//! - `storage_lane`: a job's storage work that runs beside its APDUs.
 //! - [`config`]: the `[chip]` settings.
 //!
 //! Every job is recorded in storage (`cardhub_storage::chips`) before its
-//! first APDU and audited at its start and end.
+//! first APDU that changes the card, and audited at its start and end.
 
 mod channel;
 pub mod config;
 pub mod engine;
 pub mod manager;
 pub mod reader;
+mod storage_lane;
 
 use cardhub_protocols::chip::data::CardType;
 use cardhub_protocols::chip::sm::CardAlgorithm;
@@ -55,6 +57,8 @@ pub struct ChipRuntime {
     pub substitutions: SubstitutionTable,
     /// The PIN set at personalisation.
     pub initial_pin: Zeroizing<String>,
+    /// Threads for jobs' storage work, kept between jobs.
+    lanes: storage_lane::StorageLanes,
 }
 
 impl std::fmt::Debug for ChipRuntime {
@@ -138,6 +142,7 @@ impl ChipRuntime {
             substitutions,
             store,
             config,
+            lanes: storage_lane::StorageLanes::default(),
         })
     }
 }
@@ -243,51 +248,6 @@ impl JobRequest {
             | Self::Pin { actor, .. }
             | Self::Resume { actor, .. } => actor,
         }
-    }
-
-    /// Records the job (`running`) before its first APDU.
-    async fn record(&self, store: &Store, reader: String) -> Result<ChipJob, ChipError> {
-        let job = match self {
-            Self::Personalise { card_id, actor } => {
-                // A personalisation of this card that was interrupted is
-                // taken up again rather than started afresh.
-                let waiting = store
-                    .chip_jobs_of_card(*card_id)
-                    .await?
-                    .into_iter()
-                    .rfind(|j| {
-                        j.kind == ChipJobKind::Personalise
-                            && j.status == cardhub_storage::chips::ChipJobStatus::Interrupted
-                    });
-                match waiting {
-                    Some(job) => store.resume_chip_job(job.id, reader, actor.clone()).await,
-                    None => {
-                        store
-                            .start_chip_job(
-                                ChipJobKind::Personalise,
-                                Some(*card_id),
-                                reader,
-                                actor.clone(),
-                            )
-                            .await
-                    }
-                }
-            }
-            Self::Check { card_id, actor, .. } => {
-                store
-                    .start_chip_job(ChipJobKind::Check, Some(*card_id), reader, actor.clone())
-                    .await
-            }
-            Self::Pin { operation, actor } => {
-                store
-                    .start_chip_job(operation.kind(), None, reader, actor.clone())
-                    .await
-            }
-            Self::Resume { job_id, actor } => {
-                store.resume_chip_job(*job_id, reader, actor.clone()).await
-            }
-        };
-        Ok(job?)
     }
 }
 

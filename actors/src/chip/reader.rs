@@ -2,13 +2,15 @@
 //! session, runs one job at a time on the card in it, and resumes an
 //! interrupted personalisation when the same chip comes back.
 //!
-//! PC/SC calls block, so a job's APDU exchange runs on tokio's blocking
-//! pool (the actor's event loop stays free to answer `Describe` and card
-//! events); the reader itself sits behind a mutex that only the running job
-//! holds. A job is written `running` before the first APDU and its outcome
-//! is written before anyone is told of it.
+//! PC/SC calls block, so a whole job ([`engine::run_job`]: recorded, run,
+//! its outcome recorded) runs as one task on tokio's blocking pool (the
+//! actor's event loop stays free to answer `Describe` and card events); the
+//! reader itself sits behind a mutex that only the running job holds. A job
+//! is written `running` before the first APDU that changes the card, the
+//! caller gets its ticket as soon as it is, and its outcome is written
+//! before anyone is told of it.
 
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 
 use actix::prelude::*;
 use cardhub_devices::reader::Atr;
@@ -18,6 +20,7 @@ use tokio::sync::oneshot;
 
 use super::engine;
 use super::{ChipError, ChipRuntime, JobRequest, JobTicket};
+use cardhub_storage::StorageError;
 
 /// What a reader is doing, for the API and the wall.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -51,71 +54,95 @@ impl ReaderActor {
         }
     }
 
-    /// Starts `request` (already recorded as `job`) on the blocking pool;
+    /// Starts `request` on the blocking pool: `recorded` receives the job
+    /// once it is stored (`running`), or `refused` why it could not be;
     /// `done` receives the job as finally stored.
-    fn execute(
+    fn start(
         &mut self,
-        job: ChipJob,
         request: JobRequest,
+        recorded: oneshot::Sender<ChipJob>,
+        refused: oneshot::Sender<ChipError>,
         done: oneshot::Sender<ChipJob>,
         ctx: &mut Context<Self>,
     ) {
-        self.busy_with = Some(job.id);
         let runtime = Arc::clone(&self.runtime);
         let reader = Arc::clone(&self.reader);
         let name = self.name.clone();
-        let job_id = job.id;
         let actor = request.actor().clone();
         let timeout = runtime.config.job_timeout();
+        // Known once the job is recorded, for a job that never returns.
+        let job_id = Arc::new(OnceLock::<i64>::new());
         let work = async move {
             let store = runtime.store.clone();
             let blocking_runtime = Arc::clone(&runtime);
+            let recorded_id = Arc::clone(&job_id);
             let run = tokio::task::spawn_blocking(move || {
                 let mut slot = reader.lock().unwrap_or_else(PoisonError::into_inner);
-                engine::execute(
+                engine::run_job(
                     &mut slot,
                     &engine::pcsc_opener(&name),
                     &blocking_runtime,
-                    &job,
+                    &name,
                     &request,
+                    move |job| {
+                        let _ = recorded_id.set(job.id);
+                        // The caller stopped waiting: the job goes on.
+                        let _ = recorded.send(job.clone());
+                    },
                 )
             });
-            let outcome = match tokio::time::timeout(timeout, run).await {
-                Ok(Ok(outcome)) => outcome,
-                lost => {
-                    let (status, error) = match lost {
-                        Ok(Err(join)) => (
-                            ChipJobStatus::Failed,
-                            format!("the job stopped unexpectedly: {join}"),
-                        ),
-                        _ => (
-                            ChipJobStatus::Interrupted,
-                            format!(
-                                "the card did not finish within {} s: check the reader, then present the card again",
-                                timeout.as_secs()
-                            ),
-                        ),
-                    };
-                    // The job's own count is lost with it: keep what its
-                    // phases recorded.
-                    let apdus = store.get_chip_job(job_id).await.map_or(0, |j| j.apdus);
-                    JobOutcome {
-                        status,
-                        result: None,
-                        error: Some(error),
-                        apdus,
-                        chip_id: None,
-                    }
+            let lost = match tokio::time::timeout(timeout, run).await {
+                Ok(Ok(Ok(finished))) => {
+                    let _ = done.send(finished);
+                    return;
                 }
+                Ok(Ok(Err(e))) => {
+                    match job_id.get() {
+                        // Never recorded: the caller hears why.
+                        None => {
+                            let _ = refused.send(e);
+                        }
+                        Some(&id) => {
+                            tracing::error!(job = id, error = %e, "cannot record the job's outcome")
+                        }
+                    }
+                    return;
+                }
+                Ok(Err(join)) => (
+                    ChipJobStatus::Failed,
+                    format!("the job stopped unexpectedly: {join}"),
+                ),
+                Err(_) => (
+                    ChipJobStatus::Interrupted,
+                    format!(
+                        "the card did not finish within {} s: check the reader, then present the card again",
+                        timeout.as_secs()
+                    ),
+                ),
+            };
+            let Some(&id) = job_id.get() else {
+                let _ = refused.send(ChipError::Storage(StorageError::Task(lost.1)));
+                return;
+            };
+            let (status, error) = lost;
+            // The job's own count is lost with it: keep what its phases
+            // recorded.
+            let apdus = store.get_chip_job(id).await.map_or(0, |j| j.apdus);
+            let outcome = JobOutcome {
+                status,
+                result: None,
+                error: Some(error),
+                apdus,
+                chip_id: None,
             };
             metrics::counter!("cardhub_chip_jobs_total", "status" => outcome.status.as_str())
                 .increment(1);
-            match store.finish_chip_job(job_id, outcome, actor).await {
+            match store.finish_chip_job(id, outcome, actor).await {
                 Ok(finished) => {
                     let _ = done.send(finished);
                 }
                 Err(e) => {
-                    tracing::error!(job = job_id, error = %e, "cannot record the job's outcome")
+                    tracing::error!(job = id, error = %e, "cannot record the job's outcome")
                 }
             }
         };
@@ -241,7 +268,7 @@ pub(crate) struct Run(pub JobRequest);
 impl Handler<Run> for ReaderActor {
     type Result = ResponseActFuture<Self, Result<JobTicket, ChipError>>;
 
-    fn handle(&mut self, Run(request): Run, _: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, Run(request): Run, ctx: &mut Context<Self>) -> Self::Result {
         if let Some(job) = self.busy_with {
             let err = ChipError::ReaderBusy {
                 reader: self.name.clone(),
@@ -252,20 +279,25 @@ impl Handler<Run> for ReaderActor {
         // Claimed now, so a second request arriving while the job is being
         // recorded is refused rather than queued behind it.
         self.busy_with = Some(0);
-        let store = self.runtime.store.clone();
+        let (recorded_tx, recorded) = oneshot::channel();
+        let (refused_tx, refused) = oneshot::channel();
+        let (done_tx, done) = oneshot::channel();
+        self.start(request, recorded_tx, refused_tx, done_tx, ctx);
         let reader = self.name.clone();
-        let record = async move {
-            request
-                .record(&store, reader)
-                .await
-                .map(|job| (job, request))
+        let ticket = async move {
+            match recorded.await {
+                Ok(job) => Ok(JobTicket { job, done }),
+                Err(_) => Err(refused.await.unwrap_or(ChipError::ReaderStopped { reader })),
+            }
         };
-        Box::pin(record.into_actor(self).map(|recorded, act, ctx| {
-            act.busy_with = None;
-            let (job, request) = recorded?;
-            let (tx, rx) = oneshot::channel();
-            act.execute(job.clone(), request, tx, ctx);
-            Ok(JobTicket { job, done: rx })
+        Box::pin(ticket.into_actor(self).map(|ticket, act, _| {
+            // Unless the job already ended.
+            if let Ok(ticket) = &ticket
+                && act.busy_with == Some(0)
+            {
+                act.busy_with = Some(ticket.job.id);
+            }
+            ticket
         }))
     }
 }

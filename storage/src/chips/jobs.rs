@@ -7,7 +7,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 use serde::Serialize;
 
-use super::{chip_of_card, mark_personalised, parse_json};
+use super::{parse_json, require_card, set_personalised};
 use crate::audit::{self, AuditEntry};
 use crate::connection::{DbConnection, write_tx};
 use crate::error::{StorageError, db, parse_column};
@@ -149,7 +149,7 @@ pub fn get_job(conn: &mut DbConnection, id: i64) -> Result<ChipJob, StorageError
     chip_jobs::table
         .find(id)
         .select(ChipJobRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
         .map_err(db("read a chip job"))?
         .ok_or(StorageError::NotFound {
@@ -191,15 +191,18 @@ pub fn interrupted_personalisation(
     conn: &mut DbConnection,
     chip_id: &str,
 ) -> Result<Option<ChipJob>, StorageError> {
+    // Every card arrival asks this: no bound LIMIT (see the parent module);
+    // a chip has at most a few interrupted jobs, the newest is taken.
     chip_jobs::table
         .filter(chip_jobs::chip_id.eq(chip_id))
         .filter(chip_jobs::kind.eq(ChipJobKind::Personalise.as_str()))
         .filter(chip_jobs::status.eq(ChipJobStatus::Interrupted.as_str()))
         .order(chip_jobs::id.desc())
         .select(ChipJobRow::as_select())
-        .first(conn)
-        .optional()
+        .load(conn)
         .map_err(db("find an interrupted personalisation"))?
+        .into_iter()
+        .next()
         .map(ChipJob::try_from)
         .transpose()
 }
@@ -215,24 +218,43 @@ pub fn start_job(
 ) -> Result<ChipJob, StorageError> {
     write_tx(conn, |conn| {
         if let Some(card_id) = card_id {
-            crate::cards::get_card(conn, card_id)?;
+            require_card(conn, card_id)?;
         }
         let now = utc_now();
+        let job = ChipJob {
+            id: 0,
+            kind,
+            card_id,
+            chip_id: None,
+            reader: reader.to_owned(),
+            status: ChipJobStatus::Running,
+            phase: "start".to_owned(),
+            apdus: 0,
+            attempts: 1,
+            result: None,
+            error: None,
+            actor: actor.name.clone(),
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        };
         let id: i64 = diesel::insert_into(chip_jobs::table)
             .values((
-                chip_jobs::kind.eq(kind.as_str()),
-                chip_jobs::card_id.eq(card_id),
-                chip_jobs::reader.eq(reader),
-                chip_jobs::status.eq(ChipJobStatus::Running.as_str()),
-                chip_jobs::phase.eq("start"),
-                chip_jobs::actor.eq(&actor.name),
-                chip_jobs::created_at.eq(now),
-                chip_jobs::updated_at.eq(now),
+                chip_jobs::kind.eq(job.kind.as_str()),
+                chip_jobs::card_id.eq(job.card_id),
+                chip_jobs::reader.eq(&job.reader),
+                chip_jobs::status.eq(job.status.as_str()),
+                chip_jobs::phase.eq(&job.phase),
+                chip_jobs::apdus.eq(job.apdus),
+                chip_jobs::attempts.eq(job.attempts),
+                chip_jobs::actor.eq(&job.actor),
+                chip_jobs::created_at.eq(job.created_at),
+                chip_jobs::updated_at.eq(job.updated_at),
             ))
             .returning(chip_jobs::id)
             .get_result(conn)
             .map_err(db("start a chip job"))?;
-        audit::append(
+        audit::append_in_tx(
             conn,
             hsm,
             &AuditEntry::new(
@@ -242,7 +264,8 @@ pub fn start_job(
                 serde_json::json!({ "card_id": card_id, "reader": reader }),
             ),
         )?;
-        get_job(conn, id)
+        // The row as written (no second read).
+        Ok(ChipJob { id, ..job })
     })
 }
 
@@ -266,17 +289,25 @@ pub fn resume_job(
                 ),
             });
         }
+        let resumed = ChipJob {
+            status: ChipJobStatus::Running,
+            reader: reader.to_owned(),
+            attempts: job.attempts + 1,
+            error: None,
+            updated_at: utc_now(),
+            ..job.clone()
+        };
         diesel::update(chip_jobs::table.find(id))
             .set((
-                chip_jobs::status.eq(ChipJobStatus::Running.as_str()),
-                chip_jobs::reader.eq(reader),
-                chip_jobs::attempts.eq(job.attempts + 1),
+                chip_jobs::status.eq(resumed.status.as_str()),
+                chip_jobs::reader.eq(&resumed.reader),
+                chip_jobs::attempts.eq(resumed.attempts),
                 chip_jobs::error.eq(None::<String>),
-                chip_jobs::updated_at.eq(utc_now()),
+                chip_jobs::updated_at.eq(resumed.updated_at),
             ))
             .execute(conn)
             .map_err(db("resume a chip job"))?;
-        audit::append(
+        audit::append_in_tx(
             conn,
             hsm,
             &AuditEntry::new(
@@ -285,12 +316,12 @@ pub fn resume_job(
                 job_subject(id),
                 serde_json::json!({
                     "reader": reader,
-                    "attempt": job.attempts + 1,
+                    "attempt": resumed.attempts,
                     "from_phase": job.phase,
                 }),
             ),
         )?;
-        get_job(conn, id)
+        Ok(resumed)
     })
 }
 
@@ -375,34 +406,42 @@ pub fn finish_job(
             });
         }
         let now = utc_now();
-        let finished = (outcome.status != ChipJobStatus::Interrupted).then_some(now);
-        let chip_id = outcome.chip_id.clone().or(job.chip_id.clone());
-        let phase = if outcome.status == ChipJobStatus::Done {
-            "done".to_owned()
-        } else {
-            job.phase.clone()
+        let ended = ChipJob {
+            chip_id: outcome.chip_id.clone().or(job.chip_id.clone()),
+            phase: if outcome.status == ChipJobStatus::Done {
+                "done".to_owned()
+            } else {
+                job.phase.clone()
+            },
+            status: outcome.status,
+            result: outcome.result.clone(),
+            error: outcome.error.clone(),
+            apdus: outcome.apdus,
+            updated_at: now,
+            finished_at: (outcome.status != ChipJobStatus::Interrupted).then_some(now),
+            ..job.clone()
         };
         if job.kind == ChipJobKind::Personalise
             && outcome.status == ChipJobStatus::Done
             && let Some(card_id) = job.card_id
-            && chip_of_card(conn, card_id)?.is_some()
         {
-            mark_personalised(conn, card_id)?;
+            // A personalisation that bound no chip ends without marking one.
+            set_personalised(conn, card_id, now)?;
         }
         diesel::update(chip_jobs::table.find(id))
             .set((
-                chip_jobs::chip_id.eq(&chip_id),
-                chip_jobs::phase.eq(&phase),
-                chip_jobs::status.eq(outcome.status.as_str()),
-                chip_jobs::result.eq(outcome.result.as_ref().map(|r| r.to_string())),
-                chip_jobs::error.eq(outcome.error.as_deref()),
-                chip_jobs::apdus.eq(outcome.apdus),
-                chip_jobs::updated_at.eq(now),
-                chip_jobs::finished_at.eq(finished),
+                chip_jobs::chip_id.eq(&ended.chip_id),
+                chip_jobs::phase.eq(&ended.phase),
+                chip_jobs::status.eq(ended.status.as_str()),
+                chip_jobs::result.eq(ended.result.as_ref().map(|r| r.to_string())),
+                chip_jobs::error.eq(ended.error.as_deref()),
+                chip_jobs::apdus.eq(ended.apdus),
+                chip_jobs::updated_at.eq(ended.updated_at),
+                chip_jobs::finished_at.eq(ended.finished_at),
             ))
             .execute(conn)
             .map_err(db("finish a chip job"))?;
-        audit::append(
+        audit::append_in_tx(
             conn,
             hsm,
             &AuditEntry::new(
@@ -411,7 +450,7 @@ pub fn finish_job(
                 job_subject(id),
                 serde_json::json!({
                     "card_id": job.card_id,
-                    "chip_id": chip_id,
+                    "chip_id": ended.chip_id,
                     "reader": job.reader,
                     "phase": job.phase,
                     "apdus": outcome.apdus,
@@ -420,7 +459,8 @@ pub fn finish_job(
                 }),
             ),
         )?;
-        get_job(conn, id)
+        // The row as written (no second read).
+        Ok(ended)
     })
 }
 

@@ -10,6 +10,14 @@
 //! start and the end of every job append an audit entry in the same
 //! transaction; phase changes are progress only.
 //!
+//! Single rows are read by unique key with diesel's `get_result`, never
+//! `first`: `first` binds its `LIMIT 1` as a parameter, and SQLite (3.45
+//! and later, built with STAT4 as libsqlite3-sys bundles it) compiles such
+//! a statement afresh on every run because its plan may depend on the
+//! bound limit. That recompilation was most of a chip job's database time.
+//! A row just written is returned as built, not read back (`RETURNING`
+//! with more than the new id is compiled afresh on every run too).
+//!
 //! Not here: the chip profile and the script (`cardhub_protocols::chip`),
 //! talking to readers (`cardhub_devices`), driving a job (`cardhub_actors`).
 //!
@@ -26,7 +34,7 @@ use serde::Serialize;
 use crate::audit::{self, AuditEntry};
 use crate::connection::{DbConnection, write_tx};
 use crate::error::{StorageError, db, parse_column};
-use crate::schema::card_chips;
+use crate::schema::{card_chips, cards};
 use crate::{Actor, Store, utc_now};
 
 pub use jobs::*;
@@ -156,7 +164,7 @@ pub fn chip_of_card(
     card_chips::table
         .find(card_id)
         .select(CardChipRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
         .map_err(db("read a card's chip"))?
         .map(CardChip::try_from)
@@ -168,11 +176,27 @@ pub fn find_chip(conn: &mut DbConnection, chip_id: &str) -> Result<Option<CardCh
     card_chips::table
         .filter(card_chips::chip_id.eq(chip_id))
         .select(CardChipRow::as_select())
-        .first(conn)
+        .get_result(conn)
         .optional()
         .map_err(db("find a chip"))?
         .map(CardChip::try_from)
         .transpose()
+}
+
+/// A [`StorageError::NotFound`] unless the card exists (its id only: the
+/// jobs need no more of the card row).
+pub(crate) fn require_card(conn: &mut DbConnection, card_id: i64) -> Result<(), StorageError> {
+    cards::table
+        .find(card_id)
+        .select(cards::id)
+        .get_result::<i64>(conn)
+        .optional()
+        .map_err(db("read a card"))?
+        .map(|_| ())
+        .ok_or(StorageError::NotFound {
+            what: "card",
+            key: card_id.to_string(),
+        })
 }
 
 /// Binds a chip to a card before its personalisation starts. Binding the
@@ -187,64 +211,100 @@ pub fn bind_chip(
     new: &NewCardChip,
     actor: &Actor,
 ) -> Result<CardChip, StorageError> {
-    write_tx(conn, |conn| {
-        crate::cards::get_card(conn, new.card_id)?;
-        if let Some(existing) = chip_of_card(conn, new.card_id)? {
-            if existing.chip_id == new.chip_id {
-                return Ok(existing);
-            }
-            return Err(StorageError::Conflict {
-                what: format!(
-                    "card {} is already bound to chip {}; register that chip as waste before personalising another one for this card",
-                    new.card_id, existing.chip_id
-                ),
-            });
+    write_tx(conn, |conn| bind_in_tx(conn, hsm, new, actor))
+}
+
+/// [`bind_chip`]'s work inside the caller's write transaction; an error
+/// must roll that transaction back.
+fn bind_in_tx(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    new: &NewCardChip,
+    actor: &Actor,
+) -> Result<CardChip, StorageError> {
+    require_card(conn, new.card_id)?;
+    // The card's binding and the chip's, in one look-up (two rows at most:
+    // both columns are unique).
+    let bound: Vec<CardChip> = card_chips::table
+        .filter(
+            card_chips::card_id
+                .eq(new.card_id)
+                .or(card_chips::chip_id.eq(&new.chip_id)),
+        )
+        .select(CardChipRow::as_select())
+        .load(conn)
+        .map_err(db("read the bindings of a card and a chip"))?
+        .into_iter()
+        .map(CardChip::try_from)
+        .collect::<Result<_, _>>()?;
+    if let Some(existing) = bound.iter().find(|c| c.card_id == new.card_id) {
+        if existing.chip_id == new.chip_id {
+            return Ok(existing.clone());
         }
-        if let Some(other) = find_chip(conn, &new.chip_id)? {
-            return Err(StorageError::Conflict {
-                what: format!(
-                    "chip {} already belongs to card {}; use a blank chip",
-                    new.chip_id, other.card_id
-                ),
-            });
-        }
-        let now = utc_now();
-        diesel::insert_into(card_chips::table)
-            .values((
-                card_chips::card_id.eq(new.card_id),
-                card_chips::chip_id.eq(&new.chip_id),
-                card_chips::algorithm.eq(new.algorithm.as_str()),
-                card_chips::card_type.eq(&new.card_type),
-                card_chips::spec_version.eq(&new.spec_version),
-                card_chips::institution.eq(&new.institution),
-                card_chips::issued_on.eq(new.issued_on),
-                card_chips::expires_on.eq(new.expires_on),
-                card_chips::chip_name.eq(&new.chip_name),
-                card_chips::substitutions.eq(new.substitutions.to_string()),
-                card_chips::created_at.eq(now),
-                card_chips::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .map_err(db("bind a chip to a card"))?;
-        audit::append(
-            conn,
-            hsm,
-            &AuditEntry::new(
-                actor,
-                "chip.bind",
-                format!("card:{}", new.card_id),
-                serde_json::json!({
-                    "chip_id": new.chip_id,
-                    "algorithm": new.algorithm.as_str(),
-                    "substitutions": new.substitutions,
-                }),
+        return Err(StorageError::Conflict {
+            what: format!(
+                "card {} is already bound to chip {}; register that chip as waste before personalising another one for this card",
+                new.card_id, existing.chip_id
             ),
-        )?;
-        chip_of_card(conn, new.card_id)?.ok_or(StorageError::NotFound {
-            what: "card chip",
-            key: new.card_id.to_string(),
-        })
-    })
+        });
+    }
+    if let Some(other) = bound.first() {
+        return Err(StorageError::Conflict {
+            what: format!(
+                "chip {} already belongs to card {}; use a blank chip",
+                new.chip_id, other.card_id
+            ),
+        });
+    }
+    let now = utc_now();
+    let chip = CardChip {
+        card_id: new.card_id,
+        chip_id: new.chip_id.clone(),
+        algorithm: new.algorithm,
+        card_type: new.card_type.clone(),
+        spec_version: new.spec_version.clone(),
+        institution: new.institution.clone(),
+        issued_on: new.issued_on,
+        expires_on: new.expires_on,
+        chip_name: new.chip_name.clone(),
+        substitutions: new.substitutions.clone(),
+        personalised_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    diesel::insert_into(card_chips::table)
+        .values((
+            card_chips::card_id.eq(chip.card_id),
+            card_chips::chip_id.eq(&chip.chip_id),
+            card_chips::algorithm.eq(chip.algorithm.as_str()),
+            card_chips::card_type.eq(&chip.card_type),
+            card_chips::spec_version.eq(&chip.spec_version),
+            card_chips::institution.eq(&chip.institution),
+            card_chips::issued_on.eq(chip.issued_on),
+            card_chips::expires_on.eq(chip.expires_on),
+            card_chips::chip_name.eq(&chip.chip_name),
+            card_chips::substitutions.eq(chip.substitutions.to_string()),
+            card_chips::created_at.eq(chip.created_at),
+            card_chips::updated_at.eq(chip.updated_at),
+        ))
+        .execute(conn)
+        .map_err(db("bind a chip to a card"))?;
+    audit::append_in_tx(
+        conn,
+        hsm,
+        &AuditEntry::new(
+            actor,
+            "chip.bind",
+            format!("card:{}", new.card_id),
+            serde_json::json!({
+                "chip_id": new.chip_id,
+                "algorithm": new.algorithm.as_str(),
+                "substitutions": new.substitutions,
+            }),
+        ),
+    )?;
+    // The row as written (no second read).
+    Ok(chip)
 }
 
 /// Binds the chip as [`bind_chip`] does and records it on the job (phase
@@ -258,7 +318,7 @@ pub fn bind_chip_for_job(
     actor: &Actor,
 ) -> Result<CardChip, StorageError> {
     write_tx(conn, |conn| {
-        let chip = bind_chip(conn, hsm, new, actor)?;
+        let chip = bind_in_tx(conn, hsm, new, actor)?;
         record_phase(conn, job_id, "observe", Some(&new.chip_id), apdus)?;
         Ok(chip)
     })
@@ -266,21 +326,29 @@ pub fn bind_chip_for_job(
 
 /// Records that personalisation of the card's chip finished.
 pub fn mark_personalised(conn: &mut DbConnection, card_id: i64) -> Result<(), StorageError> {
-    let now = utc_now();
-    let n = diesel::update(card_chips::table.find(card_id))
-        .set((
-            card_chips::personalised_at.eq(Some(now)),
-            card_chips::updated_at.eq(now),
-        ))
-        .execute(conn)
-        .map_err(db("mark a chip personalised"))?;
-    if n == 0 {
+    if set_personalised(conn, card_id, utc_now())? == 0 {
         return Err(StorageError::NotFound {
             what: "card chip",
             key: card_id.to_string(),
         });
     }
     Ok(())
+}
+
+/// Marks the card's chip personalised at `now`; returns how many chips
+/// were marked (0 when none is bound).
+fn set_personalised(
+    conn: &mut DbConnection,
+    card_id: i64,
+    now: NaiveDateTime,
+) -> Result<usize, StorageError> {
+    diesel::update(card_chips::table.find(card_id))
+        .set((
+            card_chips::personalised_at.eq(Some(now)),
+            card_chips::updated_at.eq(now),
+        ))
+        .execute(conn)
+        .map_err(db("mark a chip personalised"))
 }
 
 impl Store {

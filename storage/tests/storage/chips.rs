@@ -58,6 +58,8 @@ fn a_chip_belongs_to_one_card_and_a_card_to_one_chip() {
                 &admin(),
             )?;
             assert_eq!(bound.chip_id, "31000086F1A2B3C4");
+            // What bind returns is what is stored (it is built, not read back).
+            assert_eq!(chips::chip_of_card(conn, first)?.as_ref(), Some(&bound));
             assert_eq!(bound.substitutions, json!([{"from": "𠀀", "to": "吉"}]));
             assert_eq!(bound.personalised_at, None);
             // The same binding again is the resumed personalisation.
@@ -115,6 +117,8 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                 (job.status, job.phase.as_str(), job.attempts),
                 (ChipJobStatus::Running, "start", 1)
             );
+            // Each step returns the row as stored (built, not read back).
+            assert_eq!(chips::get_job(conn, job.id)?, job);
             chips::record_phase(conn, job.id, "format", Some("31000086F1A2B3C4"), 12)?;
             let paused = chips::finish_job(
                 conn,
@@ -133,6 +137,15 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                 paused.finished_at, None,
                 "an interrupted job is not finished"
             );
+            assert_eq!(chips::get_job(conn, job.id)?, paused);
+            assert_eq!(
+                (
+                    paused.phase.as_str(),
+                    paused.chip_id.as_deref(),
+                    paused.apdus
+                ),
+                ("format", Some("31000086F1A2B3C4"), 13)
+            );
             let waiting =
                 chips::interrupted_personalisation(conn, "31000086F1A2B3C4")?.expect("waits");
             assert_eq!(waiting.id, job.id);
@@ -144,6 +157,7 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                 (resumed.status, resumed.attempts, resumed.reader.as_str()),
                 (ChipJobStatus::Running, 2, "vpcd 1")
             );
+            assert_eq!(chips::get_job(conn, job.id)?, resumed);
             assert!(matches!(
                 chips::resume_job(conn, hsm.as_ref(), job.id, "vpcd 1", &admin()),
                 Err(StorageError::Conflict { .. })
@@ -163,6 +177,7 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
             )?;
             assert!(done.finished_at.is_some());
             assert_eq!(done.result, Some(json!({"records_written": 14})));
+            assert_eq!(chips::get_job(conn, job.id)?, done);
             assert!(matches!(
                 chips::finish_job(
                     conn,
@@ -235,6 +250,112 @@ fn jobs_left_running_by_a_stopped_hub_become_interrupted() {
             }
             assert_eq!(chips::jobs_of_card(conn, card)?.len(), 2);
             assert_eq!(chips::recent_jobs(conn, 1)?[0].id, b.id);
+            Ok(())
+        });
+    });
+}
+
+#[test]
+fn a_personalisation_done_marks_its_chip_and_one_without_a_chip_marks_none() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        with_conn(store, |conn| {
+            let bound = new_card(conn, hsm.as_ref(), &resident())?;
+            let unbound = new_card(conn, hsm.as_ref(), &foreigner())?;
+            chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chip(bound, "31000086F1A2B3C4"),
+                &admin(),
+            )?;
+            let done = |conn: &mut DbConnection, card| -> Result<_, StorageError> {
+                let job = chips::start_job(
+                    conn,
+                    hsm.as_ref(),
+                    ChipJobKind::Personalise,
+                    Some(card),
+                    "vpcd 0",
+                    &admin(),
+                )?;
+                chips::finish_job(
+                    conn,
+                    hsm.as_ref(),
+                    job.id,
+                    &JobOutcome {
+                        status: ChipJobStatus::Done,
+                        result: Some(json!({"steps": 29})),
+                        error: None,
+                        apdus: 62,
+                        chip_id: None,
+                    },
+                    &admin(),
+                )
+            };
+            let finished = done(conn, bound)?;
+            let marked = chips::chip_of_card(conn, bound)?.expect("bound");
+            assert_eq!(marked.personalised_at, finished.finished_at);
+            assert_eq!(finished.chip_id, None, "the job never recorded the chip");
+            let without = done(conn, unbound)?;
+            assert_eq!(without.status, ChipJobStatus::Done);
+            assert_eq!(chips::chip_of_card(conn, unbound)?, None);
+            // A job for a card that does not exist is refused, nothing written.
+            let before = audit::list(conn, 0, 1000)?.len();
+            assert!(matches!(
+                chips::start_job(
+                    conn,
+                    hsm.as_ref(),
+                    ChipJobKind::Check,
+                    Some(i64::MAX),
+                    "vpcd 0",
+                    &admin()
+                ),
+                Err(StorageError::NotFound { what: "card", .. })
+            ));
+            assert_eq!(audit::list(conn, 0, 1000)?.len(), before);
+            assert!(audit::verify(conn, hsm.as_ref())?.is_intact());
+            Ok(())
+        });
+    });
+}
+
+#[test]
+fn a_binding_whose_job_is_missing_rolls_back_with_its_audit_entry() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        with_conn(store, |conn| {
+            let card = new_card(conn, hsm.as_ref(), &resident())?;
+            let head = audit::list(conn, 0, 1000)?.len();
+            // The chip row and its audit entry are written before the job's
+            // phase; the missing job rolls all three back together.
+            let refused = chips::bind_chip_for_job(
+                conn,
+                hsm.as_ref(),
+                &chip(card, "31000086F1A2B3C4"),
+                i64::MAX,
+                40,
+                &admin(),
+            );
+            assert!(
+                matches!(
+                    refused,
+                    Err(StorageError::NotFound {
+                        what: "chip job",
+                        ..
+                    })
+                ),
+                "{refused:?}"
+            );
+            assert_eq!(chips::chip_of_card(conn, card)?, None);
+            assert_eq!(audit::list(conn, 0, 1000)?.len(), head);
+            assert!(audit::verify(conn, hsm.as_ref())?.is_intact());
+            // And the next append continues the chain where it was.
+            chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chip(card, "31000086F1A2B3C4"),
+                &admin(),
+            )?;
+            assert!(audit::verify(conn, hsm.as_ref())?.is_intact());
             Ok(())
         });
     });

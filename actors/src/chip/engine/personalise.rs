@@ -1,0 +1,150 @@
+//! Personalisation (个人化): observe the card, bind its chip to the card,
+//! then send the missing steps of the script (format, then personalise),
+//! each under the keys the `Hsm` derives for this chip.
+//!
+//! Order, as the rules want it: the card and its holder are read on the
+//! job's storage lane while the card is observed (reads on both sides);
+//! the chip is bound, on this thread, once the job is recorded and before
+//! the first step; phase records follow the card behind, on the lane.
+//!
+//! Not here: the script itself (`cardhub_protocols::chip::personalise`).
+
+use cardhub_protocols::chip::data::CardRecords;
+use cardhub_protocols::chip::personalise::{
+    self as script, CardKeyLabels, CardObservation, PersonalisationTarget,
+};
+use cardhub_protocols::chip::sm;
+use cardhub_storage::Actor;
+use cardhub_storage::chips::{self, ChipAlgorithm, NewCardChip};
+use chrono::{Months, NaiveDate};
+use serde_json::{Value, json};
+
+use super::expected::{expected, read_card};
+use super::{Job, observe, wait};
+use crate::chip::ChipRuntime;
+use crate::chip::channel::{CardChannel, JobFailure};
+
+fn algorithm_name(runtime: &ChipRuntime) -> ChipAlgorithm {
+    match runtime.algorithm {
+        sm::CardAlgorithm::Sm4 => ChipAlgorithm::Sm4,
+        sm::CardAlgorithm::Tdes => ChipAlgorithm::Tdes,
+    }
+}
+
+/// Personalises the card `card_id`'s chip, resuming from what it holds.
+pub(super) fn personalise(
+    chan: &mut CardChannel<'_>,
+    job: &Job<'_>,
+    card_id: i64,
+    actor: &Actor,
+) -> Result<Value, JobFailure> {
+    let runtime = job.runtime;
+    let store = runtime.store.clone();
+    let on_record = job.lane.read(move || read_card(&store, card_id, false));
+    let observation = observe(chan);
+    // The database's refusals come first: they need a person, the card's
+    // absence does not.
+    let expected = expected(runtime, &wait(on_record)?, true)?;
+    let observation = observation?;
+    let chip_id = observation.card_id_code.clone();
+
+    let today = chrono::Utc::now()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .date_naive();
+    let substitutions: Vec<Value> = expected
+        .substitutions
+        .iter()
+        .map(|(from, to)| json!({"from": from.to_string(), "to": to}))
+        .collect();
+    // Waits for the job's recording: nothing has changed the card yet.
+    let apdus = job.apdus(chan)?;
+    let job_id = job.record.job()?.id;
+    let binding = runtime.store.with_conn(|conn| {
+        chips::bind_chip_for_job(
+            conn,
+            runtime.store.hsm().as_ref(),
+            &NewCardChip {
+                card_id,
+                chip_id: chip_id.clone(),
+                algorithm: algorithm_name(runtime),
+                card_type: char::from(runtime.card_type.to_byte()).to_string(),
+                spec_version: runtime.config.spec_version.clone(),
+                institution: hex::encode_upper(runtime.institution),
+                issued_on: today,
+                // 29 February falls back to the 28th in a common year.
+                expires_on: today
+                    .checked_add_months(Months::new(runtime.config.validity_years * 12))
+                    .unwrap_or(NaiveDate::MAX),
+                chip_name: expected.holder.name.clone(),
+                substitutions: Value::Array(substitutions.clone()),
+            },
+            job_id,
+            apdus,
+            actor,
+        )
+    })?;
+    let target = PersonalisationTarget {
+        algorithm: runtime.algorithm,
+        card_records: CardRecords {
+            card_id_code: chip_id.clone(),
+            card_type: runtime.card_type,
+            spec_version: runtime.config.spec_version.clone(),
+            institution: runtime.institution,
+            issue_date: binding.issued_on,
+            expiry_date: binding.expires_on,
+            card_number: expected.card_number.clone(),
+        },
+        holder_records: expected.holder.clone(),
+        initial_pin: runtime.initial_pin.to_string(),
+    };
+    let hsm = runtime.store.hsm().as_ref();
+    let keys = CardKeyLabels::derive(hsm, &chip_id)?;
+    let result = run_script(chan, job, &target, &observation, &keys, &chip_id);
+    if let Err(e) = keys.destroy(hsm) {
+        tracing::warn!(error = %e, "cannot destroy the card's derived keys");
+    }
+    // The chip is marked personalised when the job is recorded done.
+    let written = result?;
+    Ok(json!({
+        "chip_id": chip_id,
+        "steps": written,
+        "resumed_from": observation.life_cycle.map(|l| format!("{l:?}")),
+        "substitutions": substitutions,
+    }))
+}
+
+/// Sends the steps the card still lacks; returns how many.
+fn run_script(
+    chan: &mut CardChannel<'_>,
+    job: &Job<'_>,
+    target: &PersonalisationTarget,
+    observation: &CardObservation,
+    keys: &CardKeyLabels,
+    chip_id: &str,
+) -> Result<usize, JobFailure> {
+    let runtime = job.runtime;
+    let hsm = runtime.store.hsm().as_ref();
+    let steps =
+        script::build(target, observation).map_err(|e| JobFailure::Failed(e.to_string()))?;
+    let mut current = None;
+    for step in &steps {
+        if current != Some(step.phase) {
+            if let Some(done) = current {
+                job.phase(script::Phase::name(done), Some(chip_id), chan)?;
+            }
+            current = Some(step.phase);
+        }
+        let challenge = if step.needs_challenge() {
+            Some(chan.challenge()?)
+        } else {
+            None
+        };
+        let cmd = script::prepare(step, hsm, runtime.algorithm, keys, challenge.as_ref())?;
+        let response = chan.exchange(&cmd)?;
+        if !response.sw.is_ok() {
+            return Err(JobFailure::refused(&step.description, response.sw));
+        }
+    }
+    // The last phase is recorded by the job's end (`done`).
+    Ok(steps.len())
+}

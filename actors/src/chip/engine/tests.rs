@@ -1,0 +1,390 @@
+//! The engine's ordering promises, against a scripted blank card and a real
+//! SQLite store: a job is stored `running` and its chip bound before any
+//! APDU that changes the card, even while its recording is held up; a
+//! refused recording reaches the card with reads only; the outcome is
+//! written after the phases written behind.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, mpsc};
+use std::time::Duration;
+
+use cardhub_devices::reader::{Atr, CardReader, ProtocolPreference, ReaderError, ReaderState};
+use cardhub_protocols::card_status::CardStatus;
+use cardhub_protocols::chip::profile::{LifeCycle, get_data, ins};
+use cardhub_protocols::crypto::SoftHsm;
+use cardhub_protocols::roles::Role;
+use cardhub_storage::applications::{self, ApplicationKind, NewApplication};
+use cardhub_storage::chips::{self, ChipJobStatus};
+use cardhub_storage::persons::{self, NewPerson, Sex};
+use cardhub_storage::{Actor, Store, StoreOptions, audit, cards, write_tx};
+
+use super::*;
+use crate::chip::{ChipConfig, ChipRuntime};
+
+/// The blank card's identification code.
+const CHIP: &str = "5EED0000000000A1";
+
+/// How long a test waits for an event before it fails.
+const PATIENCE: Duration = Duration::from_secs(30);
+
+/// How long the store's writes are held back once the job is recorded: the
+/// window in which an engine that did not wait for the chip's binding would
+/// send a formatting command too early. A correct engine only waits longer.
+const HOLD: Duration = Duration::from_millis(300);
+
+/// A SQLite file of its own, removed afterwards.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new() -> Self {
+        let name = format!(
+            "cardhub-engine-{}-{:016x}",
+            std::process::id(),
+            rand::random::<u64>()
+        );
+        let dir = std::env::temp_dir().join(name);
+        std::fs::create_dir_all(&dir).expect("a scratch directory");
+        Self(dir)
+    }
+
+    fn store(&self) -> Store {
+        let url = format!("sqlite://{}", self.0.join("hub.db").display());
+        let store = Store::open(
+            &url,
+            Arc::new(SoftHsm::for_tests()),
+            StoreOptions::default(),
+        )
+        .expect("SQLite opens");
+        store.migrate().expect("migrations apply");
+        store
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A resident's card in data-prepared, with a number.
+fn seed_card(store: &Store) -> i64 {
+    let hsm = store.hsm().clone();
+    let centre = Actor::new("seed", Role::CentreStaff);
+    store
+        .with_conn(|conn| {
+            let person = persons::create(
+                conn,
+                hsm.as_ref(),
+                &NewPerson {
+                    document_type: "resident-id".to_owned(),
+                    document_number: "11010519491231002X".to_owned(),
+                    name: "张三".to_owned(),
+                    english_name: None,
+                    permit_chinese_name: None,
+                    nationality: 156,
+                    sex: Sex::Male,
+                    ethnicity: Some(1),
+                    birth_date: chrono::NaiveDate::from_ymd_opt(1949, 12, 31).expect("a date"),
+                    phone: None,
+                    address: None,
+                },
+                &centre,
+            )?;
+            let (_, card) = applications::create_application(
+                conn,
+                hsm.as_ref(),
+                &NewApplication {
+                    person_id: person,
+                    kind: ApplicationKind::FirstIssue,
+                    branch_id: None,
+                },
+                &centre,
+            )?;
+            cards::assign_card_number(conn, hsm.as_ref(), card.id, "A00000001", &centre)?;
+            for to in [CardStatus::PhotoApproved, CardStatus::DataPrepared] {
+                cards::transition_card(conn, hsm.as_ref(), card.id, None, to, &centre, "test")?;
+            }
+            Ok(card.id)
+        })
+        .expect("seeding works")
+}
+
+/// Whether a command can change the card (anything but the reads).
+fn changes_the_card(apdu: &[u8]) -> bool {
+    !matches!(
+        apdu.get(1),
+        Some(
+            &(ins::SELECT
+                | ins::GET_DATA
+                | ins::READ_RECORD
+                | ins::GET_CHALLENGE
+                | ins::GET_RESPONSE)
+        )
+    )
+}
+
+/// What the scripted card saw.
+#[derive(Default)]
+struct Seen {
+    /// APDUs that change the card.
+    changing: usize,
+    /// Broken promises found when one arrived.
+    broken: Vec<String>,
+}
+
+/// A blank card (OP_READY, no SSSE) that accepts every command, and checks
+/// the store each time a command could change it.
+struct ScriptedCard {
+    store: Store,
+    card_id: i64,
+    seen: Arc<Mutex<Seen>>,
+    /// Sent on SELECT SSSE, the last read of a blank card's observation.
+    observed: Option<mpsc::Sender<()>>,
+    /// Whether a command that changes the card came (the SSSE exists).
+    formatting: bool,
+}
+
+impl ScriptedCard {
+    fn check_before_a_change(&self) -> Vec<String> {
+        let job = self
+            .store
+            .with_conn(|conn| chips::jobs_of_card(conn, self.card_id))
+            .ok()
+            .and_then(|jobs| jobs.into_iter().last());
+        let mut broken = Vec::new();
+        match job {
+            Some(job) if job.status == ChipJobStatus::Running => {}
+            other => broken.push(format!(
+                "a command that changes the card came before the job was stored running: {other:?}"
+            )),
+        }
+        let bound = self
+            .store
+            .with_conn(|conn| chips::chip_of_card(conn, self.card_id));
+        if !matches!(&bound, Ok(Some(chip)) if chip.chip_id == CHIP) {
+            broken.push(format!(
+                "a command that changes the card came before the chip was bound: {bound:?}"
+            ));
+        }
+        broken
+    }
+}
+
+impl CardReader for ScriptedCard {
+    fn name(&self) -> &str {
+        "scripted"
+    }
+    fn status(&self) -> ReaderState {
+        ReaderState::Present {
+            atr: Atr::new(vec![0x3B, 0x00]),
+        }
+    }
+    fn connect(&mut self, _: ProtocolPreference) -> Result<Atr, ReaderError> {
+        Ok(Atr::new(vec![0x3B, 0x00]))
+    }
+    fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ReaderError> {
+        let ok = |mut data: Vec<u8>| {
+            data.extend_from_slice(&[0x90, 0x00]);
+            Ok(data)
+        };
+        let (ins_byte, p1p2) = match apdu {
+            [_, ins, p1, p2, ..] => (*ins, u16::from_be_bytes([*p1, *p2])),
+            _ => return Ok(vec![0x67, 0x00]),
+        };
+        match ins_byte {
+            ins::GET_DATA if p1p2 == get_data::CARD_ID_CODE => ok(CHIP.as_bytes().to_vec()),
+            ins::GET_DATA if p1p2 == get_data::LIFE_CYCLE => ok(vec![LifeCycle::OpReady.to_byte()]),
+            // SELECT by name: the SSSE, which a blank card lacks until
+            // the script creates it.
+            ins::SELECT if apdu.get(2) == Some(&0x04) && !self.formatting => {
+                if let Some(observed) = self.observed.take() {
+                    let _ = observed.send(());
+                }
+                Ok(vec![0x6A, 0x82])
+            }
+            ins::GET_CHALLENGE => ok(rand::random::<[u8; 8]>().to_vec()),
+            _ if changes_the_card(apdu) => {
+                self.formatting = true;
+                let broken = self.check_before_a_change();
+                let mut seen = self.seen.lock().expect("seen");
+                seen.changing += 1;
+                seen.broken.extend(broken);
+                ok(Vec::new())
+            }
+            _ => ok(Vec::new()),
+        }
+    }
+    fn reconnect(&mut self, _: bool) -> Result<Atr, ReaderError> {
+        Ok(Atr::new(vec![0x3B, 0x00]))
+    }
+    fn is_connected(&self) -> bool {
+        true
+    }
+    fn disconnect(&mut self) -> Result<(), ReaderError> {
+        Ok(())
+    }
+}
+
+/// Holds the store's write lock until `release` says so (or `until`
+/// passes); returns once the lock is held.
+fn hold_writes(
+    store: &Store,
+    release: mpsc::Receiver<()>,
+    until: Duration,
+) -> std::thread::JoinHandle<()> {
+    let (locked_tx, locked) = mpsc::channel();
+    let store = store.clone();
+    let holder = std::thread::spawn(move || {
+        store
+            .with_conn(|conn| {
+                write_tx(conn, |_| {
+                    locked_tx.send(()).expect("the test waits");
+                    let _ = release.recv_timeout(until);
+                    Ok(())
+                })
+            })
+            .expect("the write lock is taken");
+    });
+    locked.recv_timeout(PATIENCE).expect("the lock is held");
+    holder
+}
+
+#[test]
+fn nothing_changes_the_card_before_the_job_is_stored_and_its_chip_bound() {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    // The recording waits until the card has been observed.
+    let (observed_tx, observed) = mpsc::channel();
+    let holder = hold_writes(&store, observed, PATIENCE);
+    let card = Mutex::new(Some(ScriptedCard {
+        store: store.clone(),
+        card_id,
+        seen: Arc::clone(&seen),
+        observed: Some(observed_tx),
+        formatting: false,
+    }));
+    let open = || {
+        card.lock()
+            .expect("card")
+            .take()
+            .map(|c| Box::new(c) as Box<dyn CardReader>)
+            .ok_or(ReaderError::NoCard {
+                reader: "scripted".to_owned(),
+            })
+    };
+    // Once recorded, writes are held back again for a while: the chip's
+    // binding must still come before the first formatting command.
+    let (recorded_tx, recorded) = mpsc::channel();
+    let (never, release) = mpsc::channel::<()>();
+    let second_store = store.clone();
+    let job = run_job(
+        &mut None,
+        &open,
+        &runtime,
+        "scripted",
+        &JobRequest::Personalise {
+            card_id,
+            actor: hub_actor(),
+        },
+        move |job| {
+            let holder = hold_writes(&second_store, release, HOLD);
+            let _ = recorded_tx.send((job.id, holder));
+        },
+    )
+    .expect("the job is recorded");
+    holder.join().expect("the first lock holder ends");
+    let (recorded_id, second) = recorded.recv_timeout(PATIENCE).expect("reported");
+    drop(never);
+    second.join().expect("the second lock holder ends");
+
+    assert_eq!(job.status, ChipJobStatus::Done, "{:?}", job.error);
+    let seen = seen.lock().expect("seen");
+    assert_eq!(seen.broken, Vec::<String>::new());
+    assert!(
+        seen.changing > 10,
+        "the script ran: {} commands",
+        seen.changing
+    );
+    assert_eq!(recorded_id, job.id);
+    // The outcome came last: the row says done, with every APDU counted.
+    let stored = store
+        .with_conn(|conn| chips::get_job(conn, job.id))
+        .expect("the job is stored");
+    assert_eq!(stored, job);
+    assert_eq!(stored.phase, "done");
+    let hsm = store.hsm().clone();
+    let actions: Vec<String> = store
+        .with_conn(|conn| audit::list(conn, 0, 1000))
+        .expect("the audit log reads")
+        .into_iter()
+        .map(|r| r.action)
+        .filter(|a| a.starts_with("chip."))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "chip.personalise.start",
+            "chip.bind",
+            "chip.personalise.done"
+        ]
+    );
+    assert!(
+        store
+            .with_conn(|conn| audit::verify(conn, hsm.as_ref()))
+            .expect("the chain verifies")
+            .is_intact()
+    );
+}
+
+#[test]
+fn a_refused_recording_reaches_the_card_with_reads_only() {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let card = Mutex::new(Some(ScriptedCard {
+        store: store.clone(),
+        card_id: 404,
+        seen: Arc::clone(&seen),
+        observed: None,
+        formatting: false,
+    }));
+    let open = || {
+        card.lock()
+            .expect("card")
+            .take()
+            .map(|c| Box::new(c) as Box<dyn CardReader>)
+            .ok_or(ReaderError::NoCard {
+                reader: "scripted".to_owned(),
+            })
+    };
+    let refused = run_job(
+        &mut None,
+        &open,
+        &runtime,
+        "scripted",
+        &JobRequest::Personalise {
+            card_id: 404,
+            actor: hub_actor(),
+        },
+        |_| panic!("a refused job is never reported recorded"),
+    );
+    assert!(
+        matches!(
+            refused,
+            Err(ChipError::Storage(StorageError::NotFound {
+                what: "card",
+                ..
+            }))
+        ),
+        "{refused:?}"
+    );
+    assert_eq!(seen.lock().expect("seen").changing, 0);
+    let jobs = store
+        .with_conn(|conn| chips::recent_jobs(conn, 10))
+        .expect("jobs read");
+    assert!(jobs.is_empty(), "{jobs:?}");
+}
