@@ -196,6 +196,14 @@ pub fn get_application(conn: &mut DbConnection, id: i64) -> Result<Application, 
         .try_into()
 }
 
+/// How many applications are stored (any status).
+pub fn count_applications(conn: &mut DbConnection) -> Result<i64, StorageError> {
+    applications::table
+        .count()
+        .get_result(conn)
+        .map_err(db("count applications"))
+}
+
 /// Sets an application's status inside the caller's transaction.
 pub(crate) fn set_status(
     conn: &mut DbConnection,
@@ -225,5 +233,10 @@ impl Store {
             create_application(conn, hsm.as_ref(), &new, &actor)
         })
         .await
+    }
+
+    /// [`count_applications`] on the blocking pool.
+    pub async fn count_applications(&self) -> Result<i64, StorageError> {
+        self.run("applications.count", count_applications).await
     }
 }

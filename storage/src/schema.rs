@@ -341,6 +341,15 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    production_lines (name) {
+        name -> Text,
+        state -> Text,
+        updated_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> persons (person_id));
 diesel::joinable!(applications -> branches (branch_id));
 diesel::joinable!(cards -> persons (person_id));
@@ -387,4 +396,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     boxes,
     box_cards,
     dispatch_status_history,
+    production_lines,
 );

@@ -6,6 +6,7 @@
 //!   ──record_step…──▶ (card produced, qc-passed) ──complete──▶ done + envelope
 //!   └─waste_and_requeue─▶ card waste, waste row; task queued on a new card
 //!                          (or failed after max_attempts)
+//!   └─fail_task─▶ failed (bad data) ──retry_task─▶ queued (same or new card)
 //! done tasks' qc-passed cards ──sort_into_boxes──▶ boxes (packing → sealed)
 //!   ──warehouse_in──▶ in-warehouse ──create_dispatch / dispatch──▶ cards mailed
 //!   ──district_sign_off──▶ ──branch_sign_off──▶ cards at-branch; batch completed
@@ -23,10 +24,15 @@
 //!   `extract`: extraction ([`extract`], [`PERMIT_REMINDER_TOPIC`]).
 //! - `claim` and `numbers`: claiming and releasing ([`claim_next_task`],
 //!   [`release_task`]), card numbers from `card_number_counters`.
-//! - `steps`: steps and completion ([`record_step`], [`complete_task`],
-//!   [`steps_of_task`]).
+//! - `steps`: steps and completion ([`record_step`],
+//!   [`record_step_then_begin`], [`begin_step`] and the begun marker
+//!   [`BEGUN_SUFFIX`], [`complete_task`], [`steps_of_task`]).
+//! - `control`: production line states (产线状态: [`LineState`],
+//!   [`set_line_state`], [`list_line_states`]) and tasks failed and
+//!   retried by hand ([`fail_task`], [`retry_task`]).
 //! - `waste` and `progress`: waste (废卡登记: [`waste_and_requeue`],
-//!   [`list_waste`]) and a card's progress (制卡进度查询: [`card_progress`]).
+//!   [`list_waste`]) and a card's progress (制卡进度查询: [`card_progress`],
+//!   [`card_by_number`], [`current_card_of_application`]).
 //! - `stats`: workshop performance (生产车间绩效: [`statistics`]).
 //! - `envelopes`: envelopes (邮封: [`envelope_data`],
 //!   [`mark_envelope_printed`]).
@@ -40,6 +46,7 @@
 
 mod boxes;
 mod claim;
+mod control;
 mod dispatch;
 mod envelopes;
 mod extract;
@@ -53,6 +60,7 @@ mod waste;
 
 pub use boxes::*;
 pub use claim::*;
+pub use control::*;
 pub use dispatch::*;
 pub use envelopes::*;
 pub use extract::*;

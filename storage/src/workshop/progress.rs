@@ -1,6 +1,8 @@
 //! A card's progress (制卡进度查询): the card, its application's task, the
 //! task's steps and wastes, the card's status history and the
-//! application's other cards, read in one snapshot.
+//! application's other cards, read in one snapshot; and the lookups the
+//! progress endpoints start from (a card by its number, an application's
+//! current card).
 
 use serde::Serialize;
 
@@ -56,7 +58,54 @@ pub fn card_progress(conn: &mut DbConnection, card_id: i64) -> Result<CardProgre
     })
 }
 
+/// The card with number `number` ([`StorageError::NotFound`] if none has
+/// it).
+pub fn card_by_number(conn: &mut DbConnection, number: &str) -> Result<Card, StorageError> {
+    cards::find_card_by_number(conn, number)?.ok_or_else(|| StorageError::NotFound {
+        what: "card number",
+        key: number.to_owned(),
+    })
+}
+
+/// An application's current card: its live card (neither `waste` nor
+/// `cancelled`; after a waste, the remade card), else its newest card.
+/// [`StorageError::NotFound`] if the application has no card (or does not
+/// exist).
+pub fn current_card_of_application(
+    conn: &mut DbConnection,
+    application_id: i64,
+) -> Result<Card, StorageError> {
+    let mut all = cards::cards_of_application(conn, application_id)?;
+    let live = all.iter().rposition(|c| !c.status.is_terminal());
+    let newest = all.len().checked_sub(1);
+    live.or(newest)
+        .map(|i| all.swap_remove(i))
+        .ok_or_else(|| StorageError::NotFound {
+            what: "card of application",
+            key: application_id.to_string(),
+        })
+}
+
 impl Store {
+    /// [`card_by_number`] on the blocking pool.
+    pub async fn card_by_number(&self, number: String) -> Result<Card, StorageError> {
+        self.run("workshop.card_by_number", move |conn| {
+            card_by_number(conn, &number)
+        })
+        .await
+    }
+
+    /// [`current_card_of_application`] on the blocking pool.
+    pub async fn current_card_of_application(
+        &self,
+        application_id: i64,
+    ) -> Result<Card, StorageError> {
+        self.run("workshop.current_card_of_application", move |conn| {
+            current_card_of_application(conn, application_id)
+        })
+        .await
+    }
+
     /// [`card_progress`] on the blocking pool.
     pub async fn card_progress(&self, card_id: i64) -> Result<CardProgress, StorageError> {
         self.run("workshop.card_progress", move |conn| {

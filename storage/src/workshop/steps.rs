@@ -1,8 +1,11 @@
 //! Production steps: every step a card goes through on a line (feed, chip,
 //! contactless check, print, overlay, QC, eject, and the queue's own
-//! `claimed`, `released`, `waste` and `done`) is persisted before the line
-//! acknowledges it, so a restarted line resumes each card from its last
-//! step. Completion ends the task and readies the card's envelope.
+//! `claimed`, `released`, `waste`, `failed`, `retried` and `done`) is
+//! persisted before the line acknowledges it, so a restarted line resumes
+//! each card from its last step. A step that must not be repeated (print,
+//! overlay) is marked begun (`print:begun`, [`BEGUN_SUFFIX`]) before the
+//! line sends it, so a hub restarted mid-step knows the card may already
+//! be printed. Completion ends the task and readies the card's envelope.
 
 use cardhub_protocols::card_status::CardStatus;
 use cardhub_protocols::crypto::Hsm;
@@ -11,6 +14,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::claim::{STEP_CLAIMED, STEP_RELEASED};
+use super::control::{STEP_FAILED, STEP_RETRIED};
 use super::envelopes::insert_envelope;
 use super::tasks::task_subject;
 use super::waste::STEP_WASTE;
@@ -27,7 +31,50 @@ use crate::{Actor, Store, utc_now};
 pub const STEP_DONE: &str = "done";
 
 /// Step names the queue writes itself; [`record_step`] refuses them.
-const RESERVED_STEPS: [&str; 4] = [STEP_CLAIMED, STEP_RELEASED, STEP_DONE, STEP_WASTE];
+const RESERVED_STEPS: [&str; 6] = [
+    STEP_CLAIMED,
+    STEP_RELEASED,
+    STEP_DONE,
+    STEP_WASTE,
+    STEP_FAILED,
+    STEP_RETRIED,
+];
+
+/// Appended to a step's name in the task's `step` column while that step
+/// is under way: `print:begun` means the print was (or may have been) sent
+/// to the printer and has not been recorded done. A line resuming such a
+/// task must not send the step again blindly: the card may be printed.
+pub const BEGUN_SUFFIX: &str = ":begun";
+
+/// The step a task's `step` column marks as begun (`print` for
+/// `print:begun`), or `None` for a finished step's name.
+pub fn begun_step(step: &str) -> Option<&str> {
+    step.strip_suffix(BEGUN_SUFFIX)
+        .filter(|name| !name.is_empty())
+}
+
+/// Checks a line step's name: a short identifier, neither one of the
+/// queue's own names nor a begun marker.
+fn check_line_step(step: &str) -> Result<(), StorageError> {
+    check_name("step", step)?;
+    if RESERVED_STEPS.contains(&step) {
+        return Err(StorageError::Invalid {
+            what: "step",
+            reason: format!(
+                "`{step}` is written by the queue itself (claim, release, waste, failure, retry, completion); name the line's step"
+            ),
+        });
+    }
+    if step.ends_with(BEGUN_SUFFIX) {
+        return Err(StorageError::Invalid {
+            what: "step",
+            reason: format!(
+                "`{step}` ends in `{BEGUN_SUFFIX}`, the queue's marker of a step under way; name the step itself"
+            ),
+        });
+    }
+    Ok(())
+}
 
 /// How a step went.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -149,7 +196,8 @@ pub struct StepReport<'a> {
     pub task_id: i64,
     /// The step's name (`feed`, `chip`, `contactless`, `print`, `overlay`,
     /// `qc`, `eject` ...; not one of the queue's own names `claimed`,
-    /// `released`, `waste`, `done`).
+    /// `released`, `waste`, `failed`, `retried`, `done`, and not ending in
+    /// [`BEGUN_SUFFIX`]).
     pub step: &'a str,
     /// How it went.
     pub outcome: StepOutcome,
@@ -166,23 +214,47 @@ pub struct StepReport<'a> {
 /// `updated_at`; and `card_to`, applied to the task's card through
 /// [`cards::transition_card`]. A task not in production is a
 /// [`StorageError::Conflict`]; a refused card transition writes nothing.
-/// Audited as `workshop.step`.
+/// A `Done` step replaces a begun marker ([`BEGUN_SUFFIX`]); a `Failed`
+/// one leaves it. Audited as `workshop.step`.
 pub fn record_step(
     conn: &mut DbConnection,
     hsm: &dyn Hsm,
     report: &StepReport<'_>,
     actor: &Actor,
 ) -> Result<Task, StorageError> {
-    check_name("step", report.step)?;
-    if RESERVED_STEPS.contains(&report.step) {
-        return Err(StorageError::Invalid {
-            what: "step",
-            reason: format!(
-                "`{}` is written by the queue itself (claim, release, waste, completion); name the line's step",
-                report.step
-            ),
-        });
+    record_step_and_mark(conn, hsm, report, None, actor)
+}
+
+/// [`record_step`], and in the same transaction, when `next` is given,
+/// marks step `next` begun: the task's `step` becomes `{next}:begun`
+/// ([`BEGUN_SUFFIX`]), whatever the outcome of `report`. The line calls
+/// this before it sends a step that must not be repeated (print, overlay),
+/// so the marker is stored before the card may be printed. `next` follows
+/// the rules of [`StepReport::step`]. Audited as `workshop.step` (with
+/// `next`).
+pub fn record_step_then_begin(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    report: &StepReport<'_>,
+    next: Option<&str>,
+    actor: &Actor,
+) -> Result<Task, StorageError> {
+    record_step_and_mark(conn, hsm, report, next, actor)
+}
+
+/// The body of [`record_step`] and [`record_step_then_begin`].
+fn record_step_and_mark(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    report: &StepReport<'_>,
+    next: Option<&str>,
+    actor: &Actor,
+) -> Result<Task, StorageError> {
+    check_line_step(report.step)?;
+    if let Some(next) = next {
+        check_line_step(next)?;
     }
+    let marker = next.map(|next| format!("{next}{BEGUN_SUFFIX}"));
     write_tx(conn, |conn| {
         let task = get_task(conn, report.task_id)?;
         if task.status != TaskStatus::InProduction {
@@ -216,17 +288,24 @@ pub fn record_step(
             },
         )?;
         let target = making_card_tasks::table.find(task.id);
-        match report.outcome {
-            StepOutcome::Done => diesel::update(target)
+        let last_error = || format!("step {} failed: {}", report.step, report.detail);
+        match (report.outcome, &marker) {
+            (StepOutcome::Done, _) => diesel::update(target)
                 .set((
-                    making_card_tasks::step.eq(report.step),
+                    making_card_tasks::step.eq(marker.as_deref().unwrap_or(report.step)),
                     making_card_tasks::updated_at.eq(now),
                 ))
                 .execute(conn),
-            StepOutcome::Failed => diesel::update(target)
+            (StepOutcome::Failed, None) => diesel::update(target)
                 .set((
-                    making_card_tasks::last_error
-                        .eq(format!("step {} failed: {}", report.step, report.detail)),
+                    making_card_tasks::last_error.eq(last_error()),
+                    making_card_tasks::updated_at.eq(now),
+                ))
+                .execute(conn),
+            (StepOutcome::Failed, Some(marker)) => diesel::update(target)
+                .set((
+                    making_card_tasks::step.eq(marker),
+                    making_card_tasks::last_error.eq(last_error()),
                     making_card_tasks::updated_at.eq(now),
                 ))
                 .execute(conn),
@@ -245,10 +324,56 @@ pub fn record_step(
                     "step": report.step,
                     "outcome": report.outcome.as_str(),
                     "card_to": card.map(|c| c.status.as_str()),
+                    "next": next,
                 }),
             ),
         )?;
         get_task(conn, task.id)
+    })
+}
+
+/// Marks step `step` of a task in production begun (the task's `step`
+/// becomes `{step}:begun`, [`BEGUN_SUFFIX`]) without recording a step:
+/// for a card's first step, which has no step before it to record. Writes
+/// no step row; updates `updated_at`. `step` follows the rules of
+/// [`StepReport::step`]; a task not in production is a
+/// [`StorageError::Conflict`]. Audited as `workshop.step.begin` (every
+/// change of a task is in the audit log).
+pub fn begin_step(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    task_id: i64,
+    step: &str,
+    actor: &Actor,
+) -> Result<Task, StorageError> {
+    check_line_step(step)?;
+    write_tx(conn, |conn| {
+        let task = get_task(conn, task_id)?;
+        if task.status != TaskStatus::InProduction {
+            return Err(not_in_production(&task, "beginning a step"));
+        }
+        diesel::update(making_card_tasks::table.find(task_id))
+            .set((
+                making_card_tasks::step.eq(format!("{step}{BEGUN_SUFFIX}")),
+                making_card_tasks::updated_at.eq(utc_now()),
+            ))
+            .execute(conn)
+            .map_err(db("mark a making-card task's step begun"))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                "workshop.step.begin",
+                task_subject(task_id),
+                serde_json::json!({
+                    "card_id": task.card_id,
+                    "attempt": task.attempts,
+                    "step": step,
+                }),
+            ),
+        )?;
+        get_task(conn, task_id)
     })
 }
 
@@ -356,6 +481,49 @@ impl Store {
                 card_to,
             };
             record_step(conn, hsm.as_ref(), &report, &actor)
+        })
+        .await
+    }
+
+    /// [`record_step_then_begin`] on the blocking pool.
+    #[expect(
+        clippy::too_many_arguments,
+        reason = "the fields of a StepReport, owned, plus the step to begin"
+    )]
+    pub async fn record_step_then_begin(
+        &self,
+        task_id: i64,
+        step: String,
+        outcome: StepOutcome,
+        detail: serde_json::Value,
+        card_to: Option<CardStatus>,
+        next: Option<String>,
+        actor: Actor,
+    ) -> Result<Task, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("workshop.record_step_then_begin", move |conn| {
+            let report = StepReport {
+                task_id,
+                step: &step,
+                outcome,
+                detail,
+                card_to,
+            };
+            record_step_then_begin(conn, hsm.as_ref(), &report, next.as_deref(), &actor)
+        })
+        .await
+    }
+
+    /// [`begin_step`] on the blocking pool.
+    pub async fn begin_step(
+        &self,
+        task_id: i64,
+        step: String,
+        actor: Actor,
+    ) -> Result<Task, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("workshop.begin_step", move |conn| {
+            begin_step(conn, hsm.as_ref(), task_id, &step, &actor)
         })
         .await
     }

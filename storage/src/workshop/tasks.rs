@@ -40,7 +40,9 @@ pub enum TaskStatus {
     InProduction,
     /// 已完成: the card passed QC; its envelope is ready.
     Done,
-    /// 制卡失败: wasted `max_attempts` times; a person must look.
+    /// 制卡失败: wasted `max_attempts` times, its card cancelled, or its
+    /// data cannot be made into a card ([`super::fail_task`]); a person
+    /// must look, then [`super::retry_task`].
     Failed,
 }
 
@@ -90,7 +92,9 @@ pub struct Task {
     pub line: Option<String>,
     /// The printer on that line.
     pub printer: Option<String>,
-    /// The last step done (`claimed`, a line step, `done`).
+    /// The last step done (`claimed`, a line step, `done`), or a step
+    /// under way that must not be repeated (`print:begun`: see
+    /// [`super::begun_step`]).
     pub step: Option<String>,
     /// Who claimed it (the line's operator).
     pub operator: Option<String>,

@@ -102,36 +102,8 @@ pub fn waste_and_requeue(
     write_tx(conn, |conn| {
         let task = get_task(conn, report.task_id)?;
         check_wasteable(conn, &task)?;
-        let wasted = cards::transition_card(
-            conn,
-            hsm,
-            task.card_id,
-            None,
-            CardStatus::Waste,
-            actor,
-            &format!("{} at {} ({})", report.reason, report.step, report.device),
-        )?;
         let now = utc_now();
-        let waste_id: i64 = diesel::insert_into(waste_cards::table)
-            .values((
-                waste_cards::task_id.eq(task.id),
-                waste_cards::card_id.eq(wasted.id),
-                waste_cards::card_number.eq(&wasted.card_number),
-                waste_cards::reason.eq(report.reason),
-                waste_cards::step.eq(report.step),
-                waste_cards::device.eq(report.device),
-                waste_cards::line.eq(&task.line),
-                waste_cards::operator.eq(&actor.name),
-                waste_cards::at.eq(now),
-            ))
-            .returning(waste_cards::id)
-            .get_result(conn)
-            .map_err(db("register a wasted card"))?;
-        let waste: WasteRecord = waste_cards::table
-            .find(waste_id)
-            .select(WasteRecord::as_select())
-            .first(conn)
-            .map_err(db("read a wasted card's registration"))?;
+        let (wasted, waste) = register_waste(conn, hsm, &task, report, actor, now)?;
         insert_step(
             conn,
             &NewStep {
@@ -206,6 +178,52 @@ pub fn waste_and_requeue(
             new_card,
         })
     })
+}
+
+/// Moves the task's current card to `waste` (through
+/// [`cards::transition_card`]) and writes its `waste_cards` row (card
+/// number snapshot, reason, step, device, the task's line, operator =
+/// `actor.name`, `now`), inside the caller's transaction; returns the
+/// wasted card and its row. The caller has checked the task and writes
+/// the step row and audit entry.
+pub(super) fn register_waste(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    task: &Task,
+    report: &WasteReport<'_>,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<(Card, WasteRecord), StorageError> {
+    let wasted = cards::transition_card(
+        conn,
+        hsm,
+        task.card_id,
+        None,
+        CardStatus::Waste,
+        actor,
+        &format!("{} at {} ({})", report.reason, report.step, report.device),
+    )?;
+    let waste_id: i64 = diesel::insert_into(waste_cards::table)
+        .values((
+            waste_cards::task_id.eq(task.id),
+            waste_cards::card_id.eq(wasted.id),
+            waste_cards::card_number.eq(&wasted.card_number),
+            waste_cards::reason.eq(report.reason),
+            waste_cards::step.eq(report.step),
+            waste_cards::device.eq(report.device),
+            waste_cards::line.eq(&task.line),
+            waste_cards::operator.eq(&actor.name),
+            waste_cards::at.eq(now),
+        ))
+        .returning(waste_cards::id)
+        .get_result(conn)
+        .map_err(db("register a wasted card"))?;
+    let waste = waste_cards::table
+        .find(waste_id)
+        .select(WasteRecord::as_select())
+        .first(conn)
+        .map_err(db("read a wasted card's registration"))?;
+    Ok((wasted, waste))
 }
 
 /// A task's card may be wasted while the task is in production, or once

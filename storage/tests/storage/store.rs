@@ -21,6 +21,7 @@ fn opening_creates_the_sqlite_directory_and_migrating_twice_is_harmless() {
     // Every migration directory, applied once.
     let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite"))
         .expect("the migrations directory")
+        .filter(|entry| entry.as_ref().is_ok_and(|e| e.path().is_dir()))
         .count();
     assert_eq!(store.migrate().expect("first migration").len(), migrations);
     assert!(store.migrate().expect("second migration").is_empty());

@@ -1,8 +1,10 @@
-//! The workshop's storage: extraction, the queue, steps, waste, statistics,
+//! The workshop's storage: extraction, the queue, steps, waste, operator
+//! control (line states, failing and retrying tasks), statistics,
 //! envelopes, boxes and dispatch, photos, and the migration that lets a
 //! wasted card's remake share its application. Helpers here; the tests are
 //! in the submodules.
 
+mod control;
 mod dispatch;
 mod extraction;
 mod migration;
