@@ -13,8 +13,8 @@
 #   conf    write the reader.conf and print it.
 #
 # Environment:
-#   CARDHUB_PCSC_RIG_ENTRIES  vpcd entries in the reader.conf (default 4; each
-#                             entry gives two readers, so 8 by default).
+#   CARDHUB_PCSC_RIG_ENTRIES  vpcd entries in the reader.conf (default 8; each
+#                             entry gives two readers, so 16 by default).
 #
 # Files live in /tmp/cardhub-pcsc-rig/ (machine-wide, like pcscd itself):
 #   reader.conf   the private reader.conf given to `pcscd -c`
@@ -45,7 +45,7 @@
 set -euo pipefail
 
 what=${1:-status}
-entries=${CARDHUB_PCSC_RIG_ENTRIES:-4}
+entries=${CARDHUB_PCSC_RIG_ENTRIES:-8}
 first_port=35963
 rig_dir=/tmp/cardhub-pcsc-rig
 conf=$rig_dir/reader.conf

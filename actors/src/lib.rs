@@ -32,6 +32,7 @@
 pub mod chip;
 pub mod hub;
 pub mod supervision;
+pub mod workshop;
 
 pub use hub::{Hub, HubBuilder, HubHandle, Subtree};
 pub use supervision::{SupervisionConfig, TreeExit, TreeStatus};

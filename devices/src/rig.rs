@@ -29,7 +29,7 @@ pub const RIG_DIR: &str = "/tmp/cardhub-pcsc-rig";
 
 /// vpcd entries in the rig's reader.conf when `CARDHUB_PCSC_RIG_ENTRIES` is
 /// not set (the script's default); each entry is two readers.
-pub const DEFAULT_ENTRIES: usize = 4;
+pub const DEFAULT_ENTRIES: usize = 8;
 
 /// How long to wait for pcscd to list every rig reader after the script
 /// started it.

@@ -7,9 +7,10 @@
 //! not running the manager says so once in the log and its status, and tries
 //! again every `[chip] retry_secs`. Requests for a reader (`RunJob`,
 //! `ListReaders`) come from HTTP handlers and are forwarded to that reader's
-//! actor.
+//! actor. Readers that are the contact encoders of workshop printers are
+//! left to their printers' actors (`excluded`): a reader has one driver.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use actix::prelude::*;
@@ -32,25 +33,37 @@ pub struct ReaderManager {
     devices: SupervisorHandle,
     monitor: Option<ReaderMonitor>,
     readers: BTreeMap<String, Addr<ReaderActor>>,
+    excluded: Arc<BTreeSet<String>>,
     service_error: Option<String>,
 }
 
 impl ReaderManager {
-    /// A manager that starts reader actors under `devices`.
-    pub fn new(runtime: Arc<ChipRuntime>, devices: SupervisorHandle) -> Self {
+    /// A manager that starts reader actors under `devices` for every
+    /// reader but the `excluded` ones (printers' encoders).
+    pub fn new(
+        runtime: Arc<ChipRuntime>,
+        devices: SupervisorHandle,
+        excluded: Arc<BTreeSet<String>>,
+    ) -> Self {
         Self {
             runtime,
             devices,
             monitor: None,
             readers: BTreeMap::new(),
+            excluded,
             service_error: None,
         }
     }
 
     /// The child spec that runs a manager in the device supervisor.
-    pub fn child_spec(runtime: Arc<ChipRuntime>, devices: SupervisorHandle) -> ChildSpec {
+    pub fn child_spec(
+        runtime: Arc<ChipRuntime>,
+        devices: SupervisorHandle,
+        excluded: BTreeSet<String>,
+    ) -> ChildSpec {
+        let excluded = Arc::new(excluded);
         ChildSpec::new(CHILD_NAME, move |_| {
-            ReaderManager::new(Arc::clone(&runtime), devices.clone())
+            ReaderManager::new(Arc::clone(&runtime), devices.clone(), Arc::clone(&excluded))
         })
     }
 
@@ -82,7 +95,7 @@ impl ReaderManager {
     }
 
     fn reader_added(&mut self, name: String, ctx: &mut Context<Self>) {
-        if self.readers.contains_key(&name) {
+        if self.readers.contains_key(&name) || self.excluded.contains(&name) {
             return;
         }
         let runtime = Arc::clone(&self.runtime);
