@@ -7,6 +7,8 @@
 //! The binary must be built first (`make test` does: `cargo build -p
 //! cardhub-web`); `CARDHUB_BIN` names another one.
 
+pub mod workshop;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
@@ -80,6 +82,9 @@ impl HubProcess {
         let mut command = hub_command(dir.path(), &env);
         if dir.path().join(CONFIG_FILE).exists() {
             command.args(["--config", CONFIG_FILE]);
+        } else if !env.iter().any(|(k, _)| k == "CARDHUB_WORKSHOP__LINES") {
+            // No demo production line unless a test configures lines.
+            command.env("CARDHUB_WORKSHOP__LINES", "[]");
         }
         let mut child = command
             .arg("serve")
@@ -227,6 +232,9 @@ fn hub_command(dir: &Path, env: &[(String, String)]) -> Command {
         .env("CARDHUB_HTTP__BIND", "127.0.0.1:0")
         .env("CARDHUB_HTTP__WORKERS", "2")
         .env("CARDHUB_HTTP__SHUTDOWN_TIMEOUT_SECS", "5")
+        // The demo's simulated printers and applicants stay out of tests.
+        .env("CARDHUB_SIMULATORS__PRINTERS", "false")
+        .env("CARDHUB_SIMULATORS__APPLICATIONS", "0")
         .env("RUST_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);
@@ -260,13 +268,23 @@ fn read_secret(path: &Path) -> String {
         .to_owned()
 }
 
+/// A directory under the workspace's `target/` for files people look at
+/// after a test (rendered pages, screenshots).
+pub fn artefact_dir() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/test-artefacts");
+    std::fs::create_dir_all(&dir).expect("target/test-artefacts is writable");
+    dir
+}
+
 /// A response: status and body (JSON when it parses).
 #[derive(Debug)]
 pub struct Reply {
     /// HTTP status.
     pub status: u16,
-    /// The body as text.
+    /// The body as text (lossy for binary bodies).
     pub text: String,
+    /// The body's bytes (images).
+    pub bytes: Vec<u8>,
     /// Response headers that tests look at.
     pub content_type: Option<String>,
 }
@@ -330,10 +348,16 @@ fn finish(result: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Repl
         .get("content-type")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    let text = res.body_mut().read_to_string().expect("a readable body");
+    let bytes = res
+        .body_mut()
+        .with_config()
+        .limit(64 * 1024 * 1024)
+        .read_to_vec()
+        .expect("a readable body");
     Reply {
         status,
-        text,
+        text: String::from_utf8_lossy(&bytes).into_owned(),
+        bytes,
         content_type,
     }
 }

@@ -92,7 +92,7 @@ pub fn card_face(
     };
     text::to_chip_text("name", &chip_name, &chip.substitutions).map_err(|e| {
         StepError::Data(format!(
-            "the name of person {} cannot be written to the chip: {e}; add the character to `chip.substitutions` or correct the name, then retry the task",
+            "the name of person {} cannot be written to the chip: {e}; then retry the task",
             person.id
         ))
     })?;

@@ -13,6 +13,7 @@ use cardhub_devices::face::{PageData, Renderer};
 use cardhub_devices::printer::{
     self, CardPosition, CardPrinter, Panel, PrinterAddress, PrinterError, PrinterStatus, Station,
 };
+use cardhub_devices::reader::{PcscReader, ProtocolPreference};
 use cardhub_storage::chips::ChipJobStatus;
 use cardhub_storage::{Actor, StorageError};
 use serde_json::{Value, json};
@@ -213,12 +214,46 @@ impl Devices {
         let moved = self.printer()?.move_to(station);
         moved.map_err(|e| self.forget_on_link_loss(e))?;
         // The encoder's session belonged to the card there before.
-        if let Some(reader) = self.slot.as_mut()
-            && reader.reconnect(true).is_err()
-        {
-            self.slot = None;
+        self.reset_encoder()
+    }
+
+    /// Opens the encoder's reader if needed and resets it, so its session
+    /// is the card now at the station's. A stale session (the reader was
+    /// reopened, pcscd restarted) is dropped and opened afresh once.
+    fn reset_encoder(&mut self) -> Result<(), StepError> {
+        let mut last = None;
+        for _ in 0..2 {
+            if self.slot.is_none() {
+                match PcscReader::open(&self.encoder) {
+                    Ok(reader) => self.slot = Some(Box::new(reader)),
+                    Err(e) => {
+                        last = Some(e);
+                        continue;
+                    }
+                }
+            }
+            let reader = self.slot.as_mut().expect("opened above");
+            let reset = if reader.is_connected() {
+                reader.reconnect(true).map(drop)
+            } else {
+                reader
+                    .connect(ProtocolPreference::Any)
+                    .and_then(|_| reader.reconnect(true))
+                    .map(drop)
+            };
+            match reset {
+                Ok(()) => return Ok(()),
+                Err(e) => {
+                    self.slot = None;
+                    last = Some(e);
+                }
+            }
         }
-        Ok(())
+        Err(StepError::Encoder(format!(
+            "cannot reset encoder `{}`: {}",
+            self.encoder,
+            last.map(|e| e.to_string()).unwrap_or_default()
+        )))
     }
 
     fn chip(&mut self, work: &CardWork) -> Result<Value, StepError> {
@@ -259,6 +294,7 @@ impl Devices {
             if attempt > 1 {
                 // A fresh reader session for the retry.
                 self.slot = None;
+                self.reset_encoder()?;
             }
             let opener = engine::pcsc_opener(&self.encoder);
             let job = match engine::run_job(
