@@ -9,17 +9,14 @@
 use std::time::Duration;
 
 use cardhub_tests::workshop::{
-    Applicant, CARD_TIMEOUT, LineSpec, Link, SimPrinter, apply, extract, hub_dir, task,
-    wait_done, wait_for, write_config,
+    Applicant, CARD_TIMEOUT, LineSpec, Link, SimPrinter, apply, extract, hub_dir, task, wait_done,
+    wait_for, write_config,
 };
 use cardhub_tests::{Http, HubProcess};
 use serde_json::{Value, json};
 
 fn start_hub(dir: tempfile::TempDir) -> (HubProcess, Http) {
-    let hub = HubProcess::start_in(
-        dir,
-        &[("RUST_LOG", "warn,cardhub_actors::workshop=info")],
-    );
+    let hub = HubProcess::start_in(dir, &[("RUST_LOG", "warn,cardhub_actors::workshop=info")]);
     let http = hub.http(Some(&hub.dev_token()));
     (hub, http)
 }
@@ -95,7 +92,11 @@ fn applications_become_checked_cards_on_a_line_of_two_printers() {
     );
     let normal = extract(&http, "normal");
     let normal_ids = task_ids(&normal);
-    assert_eq!(normal_ids.len(), 3, "the normal extraction leaves out permit holders");
+    assert_eq!(
+        normal_ids.len(),
+        3,
+        "the normal extraction leaves out permit holders"
+    );
     let separate = extract(&http, "permanent-residence");
     let separate_ids = task_ids(&separate);
     assert_eq!(separate_ids.len(), 1);
@@ -106,7 +107,16 @@ fn applications_become_checked_cards_on_a_line_of_two_printers() {
         assert_eq!(t["task"]["status"], "done", "{t}");
         assert_eq!(
             last_attempt_steps(t),
-            ["feed", "chip", "contactless", "print", "overlay", "qc", "eject", "done"],
+            [
+                "feed",
+                "chip",
+                "contactless",
+                "print",
+                "overlay",
+                "qc",
+                "eject",
+                "done"
+            ],
             "{t}"
         );
         let card = t["task"]["card_id"].as_i64().unwrap();
@@ -172,13 +182,27 @@ fn each_program_runs_its_own_steps() {
     for (i, program) in programs.iter().enumerate() {
         apply(&http, 10 + i as u32, Applicant::Resident("王五"));
         let ids = task_ids(&extract(&http, "normal"));
-        let start = http.post(&format!("/api/v1/workshop/lines/{program}/start"), &json!({}));
+        let start = http.post(
+            &format!("/api/v1/workshop/lines/{program}/start"),
+            &json!({}),
+        );
         assert_eq!(start.status, 200, "{}", start.text);
         let done = wait_done(&http, &ids, CARD_TIMEOUT);
-        let stop = http.post(&format!("/api/v1/workshop/lines/{program}/stop"), &json!({}));
+        let stop = http.post(
+            &format!("/api/v1/workshop/lines/{program}/stop"),
+            &json!({}),
+        );
         assert_eq!(stop.status, 200, "{}", stop.text);
         let mut expected: Vec<&str> = match *program {
-            "full" => vec!["feed", "chip", "contactless", "print", "overlay", "qc", "eject"],
+            "full" => vec![
+                "feed",
+                "chip",
+                "contactless",
+                "print",
+                "overlay",
+                "qc",
+                "eject",
+            ],
             "no-contactless" => vec!["feed", "chip", "print", "overlay", "qc", "eject"],
             "no-overlay" => vec!["feed", "chip", "contactless", "print", "qc", "eject"],
             _ => vec!["feed", "chip", "print", "qc", "eject"],
@@ -231,12 +255,19 @@ fn a_jam_while_printing_wastes_the_card_and_the_task_is_made_again() {
     let done = wait_done(&http, &ids, CARD_TIMEOUT);
     let t = &done[0];
     assert_eq!(t["task"]["status"], "done", "{t}");
-    assert_eq!(t["task"]["attempts"], 2, "one wasted card, one good card: {t}");
+    assert_eq!(
+        t["task"]["attempts"], 2,
+        "one wasted card, one good card: {t}"
+    );
     let waste = t["waste"].as_array().expect("waste of the task");
     assert_eq!(waste.len(), 1, "{t}");
     assert_eq!(waste[0]["device"], "wp-jam");
     assert!(
-        waste[0]["reason"].as_str().unwrap().to_lowercase().contains("jam"),
+        waste[0]["reason"]
+            .as_str()
+            .unwrap()
+            .to_lowercase()
+            .contains("jam"),
         "{t}"
     );
     let wasted_card = waste[0]["card_id"].as_i64().unwrap();
@@ -304,7 +335,10 @@ fn an_empty_ribbon_mid_print_wastes_the_card_and_an_empty_hopper_takes_none() {
         .map(|t| t["task"]["attempts"].as_i64().unwrap())
         .sum();
     assert_eq!(attempts, 3, "one card wasted at the print: {done:?}");
-    assert!(done.iter().all(|t| t["task"]["status"] == "done"), "{done:?}");
+    assert!(
+        done.iter().all(|t| t["task"]["status"] == "done"),
+        "{done:?}"
+    );
 }
 
 #[test]
@@ -339,14 +373,22 @@ fn a_link_dropped_mid_card_is_reconnected_and_the_line_carries_on() {
         }
     });
     let done = wait_done(&http, &ids, CARD_TIMEOUT);
-    assert!(done.iter().all(|t| t["task"]["status"] == "done"), "{done:?}");
-    let on_p2 = done.iter().filter(|t| t["task"]["printer"] == "wp-drop-2").count();
+    assert!(
+        done.iter().all(|t| t["task"]["status"] == "done"),
+        "{done:?}"
+    );
+    let on_p2 = done
+        .iter()
+        .filter(|t| t["task"]["printer"] == "wp-drop-2")
+        .count();
     assert!(on_p2 >= 1, "the other printer carried on: {done:?}");
     // Every card finished is checked; none was issued twice.
     let mut numbers: Vec<String> = done
         .iter()
         .map(|t| {
-            let card = http.get(&format!("/api/v1/cards/{}", t["task"]["card_id"])).json();
+            let card = http
+                .get(&format!("/api/v1/cards/{}", t["task"]["card_id"]))
+                .json();
             card["card_number"].as_str().unwrap().to_owned()
         })
         .collect();
@@ -383,7 +425,10 @@ fn a_name_the_fonts_cannot_draw_fails_the_task_until_it_is_retried() {
         failed[0]
     );
     assert!(
-        failed[0]["task"]["last_error"].as_str().unwrap().contains("U+10FFFD"),
+        failed[0]["task"]["last_error"]
+            .as_str()
+            .unwrap()
+            .contains("U+10FFFD"),
         "{}",
         failed[0]
     );
@@ -399,7 +444,10 @@ fn a_name_the_fonts_cannot_draw_fails_the_task_until_it_is_retried() {
                 .map_err(|e| cardhub_storage::StorageError::Task(e.to_string()))
         })
         .unwrap();
-    let retry = http.post(&format!("/api/v1/workshop/tasks/{}/retry", ids[0]), &json!({}));
+    let retry = http.post(
+        &format!("/api/v1/workshop/tasks/{}/retry", ids[0]),
+        &json!({}),
+    );
     assert_eq!(retry.status, 200, "{}", retry.text);
     let done = wait_done(&http, &ids, CARD_TIMEOUT);
     assert_eq!(done[0]["task"]["status"], "done", "{}", done[0]);
@@ -426,7 +474,11 @@ fn line_states_survive_a_restart_and_a_serial_printer_makes_cards() {
     apply(&http, 60, Applicant::Resident("郑十"));
     let ids = task_ids(&extract(&http, "normal"));
     std::thread::sleep(Duration::from_millis(500));
-    assert_eq!(task(&http, ids[0])["task"]["status"], "queued", "a paused line takes no card");
+    assert_eq!(
+        task(&http, ids[0])["task"]["status"],
+        "queued",
+        "a paused line takes no card"
+    );
     hub.stop(nix::sys::signal::Signal::SIGTERM);
     let (_hub, http) = start_hub(hub.into_dir());
     let line = http.get("/api/v1/workshop/lines/line-p");
@@ -437,7 +489,11 @@ fn line_states_survive_a_restart_and_a_serial_printer_makes_cards() {
     assert_eq!(done[0]["task"]["status"], "done", "{}", done[0]);
     assert_eq!(done[0]["task"]["printer"], "wp-serial");
     let stats = http.get("/api/v1/workshop/statistics");
-    assert!(stats.text.contains("op-line-p"), "per operator: {}", stats.text);
+    assert!(
+        stats.text.contains("op-line-p"),
+        "per operator: {}",
+        stats.text
+    );
 }
 
 #[test]
@@ -486,7 +542,10 @@ fn finished_cards_are_boxed_warehoused_and_dispatched_to_their_branch() {
         .collect();
     let ids = task_ids(&extract(&http, "normal"));
     let done = wait_done(&http, &ids, CARD_TIMEOUT);
-    assert!(done.iter().all(|t| t["task"]["status"] == "done"), "{done:?}");
+    assert!(
+        done.iter().all(|t| t["task"]["status"] == "done"),
+        "{done:?}"
+    );
 
     // The envelope page carries the name, rare character included.
     let card_id = applied[0]["card"]["id"].as_i64().unwrap();
@@ -503,7 +562,10 @@ fn finished_cards_are_boxed_warehoused_and_dispatched_to_their_branch() {
     let boxes = boxes.json();
     let boxes = boxes.as_array().expect("boxes");
     assert_eq!(boxes.len(), 2, "3 cards in boxes of 2: {boxes:?}");
-    let cards_boxed: i64 = boxes.iter().map(|b| b["card_count"].as_i64().unwrap()).sum();
+    let cards_boxed: i64 = boxes
+        .iter()
+        .map(|b| b["card_count"].as_i64().unwrap())
+        .sum();
     assert_eq!(cards_boxed, 3);
     let mut box_ids = Vec::new();
     for b in boxes {
@@ -513,7 +575,10 @@ fn finished_cards_are_boxed_warehoused_and_dispatched_to_their_branch() {
             let sealed = http.post(&format!("/api/v1/workshop/boxes/{id}/seal"), &json!({}));
             assert_eq!(sealed.status, 200, "{}", sealed.text);
         }
-        let stored = http.post(&format!("/api/v1/workshop/boxes/{id}/warehouse-in"), &json!({}));
+        let stored = http.post(
+            &format!("/api/v1/workshop/boxes/{id}/warehouse-in"),
+            &json!({}),
+        );
         assert_eq!(stored.status, 200, "{}", stored.text);
         box_ids.push(id);
     }
@@ -524,21 +589,35 @@ fn finished_cards_are_boxed_warehoused_and_dispatched_to_their_branch() {
     assert_eq!(created.status, 201, "{}", created.text);
     let dispatch_id = created.json()["id"].as_i64().expect("a dispatch id");
     for step in ["dispatch", "district-sign-off"] {
-        let r = http.post(&format!("/api/v1/workshop/dispatches/{dispatch_id}/{step}"), &json!({}));
+        let r = http.post(
+            &format!("/api/v1/workshop/dispatches/{dispatch_id}/{step}"),
+            &json!({}),
+        );
         assert_eq!(r.status, 200, "{step}: {}", r.text);
     }
-    for n in 0..3 {
+    for a in &applied {
         assert_eq!(
-            card_status(&http, applied[n]["card"]["id"].as_i64().unwrap()),
+            card_status(&http, a["card"]["id"].as_i64().unwrap()),
             "mailed"
         );
     }
     // Each box is signed for at the branch by a branch operator.
     let created = hub.cli(
-        &["token", "create", "--name", "xh01-counter", "--role", "branch-operator"],
+        &[
+            "token",
+            "create",
+            "--name",
+            "xh01-counter",
+            "--role",
+            "branch-operator",
+        ],
         None,
     );
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let branch = hub.http(Some(String::from_utf8(created.stdout).unwrap().trim()));
     for id in &box_ids {
         let signed = branch.post(
@@ -550,9 +629,9 @@ fn finished_cards_are_boxed_warehoused_and_dispatched_to_their_branch() {
     let dispatch = http.get(&format!("/api/v1/workshop/dispatches/{dispatch_id}"));
     assert_eq!(dispatch.status, 200, "{}", dispatch.text);
     assert!(dispatch.text.contains("completed"), "{}", dispatch.text);
-    for n in 0..3 {
+    for a in &applied {
         assert_eq!(
-            card_status(&http, applied[n]["card"]["id"].as_i64().unwrap()),
+            card_status(&http, a["card"]["id"].as_i64().unwrap()),
             "at-branch"
         );
     }

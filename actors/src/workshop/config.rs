@@ -139,10 +139,7 @@ impl WorkshopConfig {
         }
         check_prefix("workshop.number_prefix", &self.number_prefix)?;
         if self.chip_attempts == 0 {
-            return bad(
-                "workshop.chip_attempts".into(),
-                "must be at least 1".into(),
-            );
+            return bad("workshop.chip_attempts".into(), "must be at least 1".into());
         }
         if self.fonts.is_empty() {
             return bad(
@@ -176,11 +173,14 @@ impl WorkshopConfig {
             if !lines.insert(line.name.as_str()) {
                 return bad(key("name"), format!("`{}` names two lines", line.name));
             }
-            line.program()
-                .map_err(|e| WorkshopConfigError {
-                    key: key(if line.steps.is_some() { "steps" } else { "program" }),
-                    reason: e.to_string(),
-                })?;
+            line.program().map_err(|e| WorkshopConfigError {
+                key: key(if line.steps.is_some() {
+                    "steps"
+                } else {
+                    "program"
+                }),
+                reason: e.to_string(),
+            })?;
             if let Some(prefix) = &line.number_prefix {
                 check_prefix(&key("number_prefix"), prefix)?;
             }
@@ -205,12 +205,18 @@ impl WorkshopConfig {
                     return bad(key("address"), e.to_string());
                 }
                 if printer.encoder.trim().is_empty() {
-                    return bad(key("encoder"), "is empty: name the encoder's PC/SC reader".into());
+                    return bad(
+                        key("encoder"),
+                        "is empty: name the encoder's PC/SC reader".into(),
+                    );
                 }
                 if !encoders.insert(printer.encoder.as_str()) {
                     return bad(
                         key("encoder"),
-                        format!("reader `{}` is the encoder of two printers", printer.encoder),
+                        format!(
+                            "reader `{}` is the encoder of two printers",
+                            printer.encoder
+                        ),
                     );
                 }
             }
@@ -315,7 +321,10 @@ mod tests {
         );
         config.lines[1].printers[0].encoder = "r2".into();
         config.lines[1].program = "fastest".into();
-        assert_eq!(config.validate().unwrap_err().key, "workshop.lines[1].program");
+        assert_eq!(
+            config.validate().unwrap_err().key,
+            "workshop.lines[1].program"
+        );
         config.lines[1].program = "basic".into();
         config.lines[0].printers[0].address = "udp://x".into();
         assert_eq!(

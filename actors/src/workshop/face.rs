@@ -101,7 +101,9 @@ pub fn card_face(
         _ => person.name.clone(),
     };
     let number = card.card_number.clone().ok_or_else(|| {
-        StepError::Data(format!("card {card_id} has no card number: claim its task first"))
+        StepError::Data(format!(
+            "card {card_id} has no card number: claim its task first"
+        ))
     })?;
     let photo = photos::get_photo(conn, card.application_id)?;
     let mut data = PageData::new()

@@ -429,7 +429,11 @@ impl Lane {
         for _ in 0..50 {
             match write().await {
                 Ok(v) => return Ok(v),
-                Err(e @ (StorageError::Conflict { .. } | StorageError::Invalid { .. } | StorageError::NotFound { .. })) => {
+                Err(
+                    e @ (StorageError::Conflict { .. }
+                    | StorageError::Invalid { .. }
+                    | StorageError::NotFound { .. }),
+                ) => {
                     return Err(e);
                 }
                 Err(e) => {
@@ -477,7 +481,11 @@ impl Lane {
         let resume = if resumed {
             match resume_point(&self.program, task.step.as_deref()) {
                 Ok(r) => r,
-                Err(e) => return self.waste(&task, "resume", &format!("cannot resume: {e}")).await,
+                Err(e) => {
+                    return self
+                        .waste(&task, "resume", &format!("cannot resume: {e}"))
+                        .await;
+                }
             }
         } else {
             Resume::Begun(self.program.steps[0])
@@ -523,7 +531,13 @@ impl Lane {
                     let after = self.program.next(step);
                     if let Err(e) = self.record(&task, step, detail, after).await {
                         tracing::error!(task = task.id, step = %step, error = %e, "cannot persist a step");
-                        return self.waste(&task, step.as_str(), &format!("the step could not be persisted: {e}")).await;
+                        return self
+                            .waste(
+                                &task,
+                                step.as_str(),
+                                &format!("the step could not be persisted: {e}"),
+                            )
+                            .await;
                     }
                     next = after;
                 }
@@ -600,7 +614,10 @@ impl Lane {
                 // The card was fed before the hub went away.
                 Ok(_) => {
                     let after = self.program.next(Step::Feed);
-                    match self.record(task, Step::Feed, json!({"resumed": true}), after).await {
+                    match self
+                        .record(task, Step::Feed, json!({"resumed": true}), after)
+                        .await
+                    {
                         Ok(_) => Ok(after),
                         Err(e) => Err(self.release(task, &e.to_string()).await),
                     }
@@ -609,7 +626,10 @@ impl Lane {
             },
             Resume::Begun(Step::Eject) => match self.device(|| Locate).await {
                 Ok(CardPosition::None) => {
-                    match self.record(task, Step::Eject, json!({"resumed": true}), None).await {
+                    match self
+                        .record(task, Step::Eject, json!({"resumed": true}), None)
+                        .await
+                    {
                         Ok(_) => Ok(None),
                         Err(e) => Err(self.waste(task, "eject", &e.to_string()).await),
                     }
@@ -636,7 +656,12 @@ impl Lane {
 
     /// Decides what a failed step means for the card: `Ok(step)` to run
     /// it (or its retry) again, `Err(end)` when the card ended.
-    async fn step_failed(&mut self, task: &Task, step: Step, e: StepError) -> Result<Step, CardEnd> {
+    async fn step_failed(
+        &mut self,
+        task: &Task,
+        step: Step,
+        e: StepError,
+    ) -> Result<Step, CardEnd> {
         tracing::warn!(line = %self.line, printer = %self.printer, task = task.id, step = %step,
             kind = e.kind(), error = %e, "step failed");
         self.show(|v| v.last_error = Some(e.to_string()));
@@ -654,7 +679,9 @@ impl Lane {
                 match self.device(|| Locate).await {
                     Ok(CardPosition::None) if step == Step::Feed => Ok(Step::Feed),
                     Ok(CardPosition::None) => Err(self.waste(task, step.as_str(), &reason).await),
-                    Ok(_) if step.is_once_only() => Err(self.waste(task, step.as_str(), &reason).await),
+                    Ok(_) if step.is_once_only() => {
+                        Err(self.waste(task, step.as_str(), &reason).await)
+                    }
                     Ok(_) => Ok(step),
                     Err(e) => Err(self.waste(task, step.as_str(), &e.to_string()).await),
                 }
@@ -699,15 +726,26 @@ impl Lane {
                         }
                     }
                     Ok(CardPosition::None) => Err(self
-                        .waste(task, step.as_str(), &format!("{reason}; the card left the printer"))
+                        .waste(
+                            task,
+                            step.as_str(),
+                            &format!("{reason}; the card left the printer"),
+                        )
                         .await),
                     Ok(_) if step.is_once_only() => Err(self
-                        .waste(task, step.as_str(), &format!("{reason}; the step may be half done"))
+                        .waste(
+                            task,
+                            step.as_str(),
+                            &format!("{reason}; the step may be half done"),
+                        )
                         .await),
                     Ok(_) if step == Step::Feed => {
                         // The card was taken before the link dropped.
                         let after = self.program.next(Step::Feed);
-                        match self.record(task, Step::Feed, json!({"after_link_loss": true}), after).await {
+                        match self
+                            .record(task, Step::Feed, json!({"after_link_loss": true}), after)
+                            .await
+                        {
                             Ok(_) => after.ok_or(CardEnd::Failed),
                             Err(e) => Err(self.waste(task, "feed", &e.to_string()).await),
                         }
@@ -750,7 +788,8 @@ impl Lane {
         }
         let failed = self
             .persist("fail", || {
-                self.store().fail_task(task.id, reason.to_owned(), self.actor.clone())
+                self.store()
+                    .fail_task(task.id, reason.to_owned(), self.actor.clone())
             })
             .await;
         if let Err(e) = failed {

@@ -182,7 +182,10 @@ impl Workshop {
     }
 
     /// How line `name` and its printers are.
-    pub async fn describe(&self, name: &str) -> Result<(LineView, Vec<PrinterView>), WorkshopError> {
+    pub async fn describe(
+        &self,
+        name: &str,
+    ) -> Result<(LineView, Vec<PrinterView>), WorkshopError> {
         let line = self.line(name).await?;
         let view = line
             .send(line::DescribeLine)
@@ -250,7 +253,10 @@ fn printer_spec(
     let make: Arc<dyn Fn() -> station::Devices + Send + Sync> = Arc::new(move || {
         station::Devices::new(
             config.name.clone(),
-            config.address.parse().expect("checked by WorkshopConfig::validate"),
+            config
+                .address
+                .parse()
+                .expect("checked by WorkshopConfig::validate"),
             config.encoder.clone(),
             Arc::clone(&rt.chip),
             Arc::clone(&rt.faces.card),

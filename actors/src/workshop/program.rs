@@ -100,13 +100,17 @@ pub enum ProgramError {
     )]
     UnknownStep(String),
     /// Not one of the four programs.
-    #[error("`{0}` is not a program: use full, no-contactless, no-overlay or basic, or list the steps")]
+    #[error(
+        "`{0}` is not a program: use full, no-contactless, no-overlay or basic, or list the steps"
+    )]
     UnknownProgram(String),
     /// A step the pipeline cannot do without.
     #[error("the steps lack `{0}`: every card is fed, personalised, printed, checked and ejected")]
     Missing(Step),
     /// Out of the pipeline's order, or twice.
-    #[error("`{0}` is out of order or listed twice: keep feed, chip, contactless, print, overlay, qc, eject")]
+    #[error(
+        "`{0}` is out of order or listed twice: keep feed, chip, contactless, print, overlay, qc, eject"
+    )]
     OutOfOrder(Step),
 }
 
@@ -225,7 +229,15 @@ mod tests {
         };
         assert_eq!(
             names("full"),
-            ["feed", "chip", "contactless", "print", "overlay", "qc", "eject"]
+            [
+                "feed",
+                "chip",
+                "contactless",
+                "print",
+                "overlay",
+                "qc",
+                "eject"
+            ]
         );
         assert_eq!(
             names("no-contactless"),

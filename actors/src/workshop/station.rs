@@ -60,8 +60,7 @@ pub enum StepError {
 impl StepError {
     fn from_printer(e: PrinterError) -> Self {
         if let PrinterError::Disconnected {
-            mid_command: false,
-            ..
+            mid_command: false, ..
         } = &e
         {
             StepError::Unsent(e.to_string())
