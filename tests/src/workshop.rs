@@ -33,7 +33,10 @@ pub fn hub_dir() -> tempfile::TempDir {
         "cardhub db migrate: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(dir.path().join(KEY_FILE).exists(), "the key file was written");
+    assert!(
+        dir.path().join(KEY_FILE).exists(),
+        "the key file was written"
+    );
     dir
 }
 
@@ -125,7 +128,9 @@ impl SimPrinter {
 
     /// The printer's state.
     pub fn state(&mut self) -> PrinterSnapshot {
-        self.control.state().expect("the printer answers its control channel")
+        self.control
+            .state()
+            .expect("the printer answers its control channel")
     }
 }
 
@@ -290,7 +295,11 @@ pub fn extract(http: &Http, kind: &str) -> Value {
 
 /// Polls `check` until it returns `Some`, failing after `timeout` with
 /// what the last look saw.
-pub fn wait_for<T>(what: &str, timeout: Duration, mut check: impl FnMut() -> Result<T, String>) -> T {
+pub fn wait_for<T>(
+    what: &str,
+    timeout: Duration,
+    mut check: impl FnMut() -> Result<T, String>,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         match check() {
@@ -323,7 +332,12 @@ pub fn wait_done(http: &Http, ids: &[i64], timeout: Duration) -> Vec<Value> {
         } else {
             Err(tasks
                 .iter()
-                .map(|t| format!("{}:{}:{}", t["task"]["id"], t["task"]["status"], t["task"]["step"]))
+                .map(|t| {
+                    format!(
+                        "{}:{}:{}",
+                        t["task"]["id"], t["task"]["status"], t["task"]["step"]
+                    )
+                })
                 .collect::<Vec<_>>()
                 .join(" "))
         }

@@ -103,7 +103,11 @@ fn killed_at_random_points_the_hub_loses_no_task_and_reissues_no_number() {
         })
         .unwrap();
     let unique: BTreeSet<_> = numbers.iter().map(|r| r.card_number.clone()).collect();
-    assert_eq!(unique.len(), numbers.len(), "seed {seed}: a card number was issued twice");
+    assert_eq!(
+        unique.len(),
+        numbers.len(),
+        "seed {seed}: a card number was issued twice"
+    );
     // Every physical card used is a finished card or a registered waste.
     let attempts: i64 = tasks
         .iter()
@@ -118,6 +122,9 @@ fn killed_at_random_points_the_hub_loses_no_task_and_reissues_no_number() {
         tasks.len() + wasted,
         "seed {seed}: cards used = cards made + cards wasted"
     );
-    println!("seed {seed}: {} cards made, {wasted} wasted over {KILLS} kills", tasks.len());
+    println!(
+        "seed {seed}: {} cards made, {wasted} wasted over {KILLS} kills",
+        tasks.len()
+    );
     hub.assert_audit_intact();
 }
