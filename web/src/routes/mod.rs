@@ -3,13 +3,18 @@
 //! registrations that serve requests and cannot drift from them.
 //!
 //! One module per area: [`health`] (`/healthz`, `/metrics`), [`identity`],
-//! [`session`] (operator login), [`cards`] (the card status machine).
+//! [`session`] (operator login), [`cards`] (the card status machine),
+//! [`chip`] (readers and chip jobs), [`applications`] (accepting a person
+//! and an application), [`workshop`] (extraction, production lines,
+//! progress, waste and performance, envelopes, boxes and dispatch).
 
+pub mod applications;
 pub mod cards;
 pub mod chip;
 pub mod health;
 pub mod identity;
 pub mod session;
+pub mod workshop;
 
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
@@ -37,6 +42,9 @@ use crate::telemetry;
         (name = "identity", description = "Identity numbers"),
         (name = "session", description = "Operator login and logout"),
         (name = "cards", description = "Cards and the card status machine"),
+        (name = "chip", description = "Card readers, personalisation, card checks and PIN operations"),
+        (name = "applications", description = "Persons and card applications (申领)"),
+        (name = "workshop", description = "The workshop (制卡车间): extraction, tasks, production lines, progress, waste, performance, envelopes, boxes and dispatch"),
     )
 )]
 struct ApiDoc;
@@ -78,7 +86,37 @@ where
                 .service(chip::check)
                 .service(chip::pin_operation)
                 .service(chip::get_job)
-                .service(chip::card_chip),
+                .service(chip::card_chip)
+                .service(applications::accept)
+                .service(applications::get_application)
+                .service(workshop::tasks::extract)
+                .service(workshop::tasks::batches)
+                .service(workshop::tasks::list)
+                .service(workshop::tasks::get_task)
+                .service(workshop::tasks::fail)
+                .service(workshop::tasks::retry)
+                .service(workshop::tasks::queue)
+                .service(workshop::progress::of_card)
+                .service(workshop::progress::lookup)
+                .service(workshop::lines::list)
+                .service(workshop::lines::get_line)
+                .service(workshop::lines::start)
+                .service(workshop::lines::pause)
+                .service(workshop::lines::stop)
+                .service(workshop::reports::waste)
+                .service(workshop::reports::statistics)
+                .service(workshop::envelopes::page)
+                .service(workshop::envelopes::printed)
+                .service(workshop::dispatch::sort)
+                .service(workshop::dispatch::seal)
+                .service(workshop::dispatch::warehouse_in)
+                .service(workshop::dispatch::list_boxes)
+                .service(workshop::dispatch::get_box)
+                .service(workshop::dispatch::create_dispatch)
+                .service(workshop::dispatch::send)
+                .service(workshop::dispatch::district_sign_off)
+                .service(workshop::dispatch::branch_sign_off)
+                .service(workshop::dispatch::get_dispatch),
         )
 }
 
