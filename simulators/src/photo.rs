@@ -210,10 +210,16 @@ impl Sitter {
 
 /// SplitMix64: a tiny generator whose output is fixed by its published
 /// definition, so a seed's photo never changes with a dependency update.
-struct SplitMix64(u64);
+/// The portal's applicants ([`crate::portal`]) draw from it too.
+pub(crate) struct SplitMix64(u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    /// A generator starting at `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        Self(seed)
+    }
+
+    pub(crate) fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -228,7 +234,13 @@ impl SplitMix64 {
         low + unit * (high - low)
     }
 
-    fn pick<T: Copy>(&mut self, items: &[T]) -> T {
+    /// Uniform in `0..n` (the modulo bias is below 2^-40 for the small
+    /// `n` used here).
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    pub(crate) fn pick<T: Copy>(&mut self, items: &[T]) -> T {
         items[(self.next() % items.len() as u64) as usize]
     }
 

@@ -256,6 +256,17 @@ pub fn bench_chip(cards: usize) -> ExitCode {
     }
 }
 
+/// `cardhub bench workshop`.
+pub fn bench_workshop(opts: crate::bench::workshop::WorkshopBenchOptions) -> ExitCode {
+    match crate::bench::workshop::run(&opts) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("bench workshop", e),
+    }
+}
+
 /// `cardhub bench crypto`.
 pub fn bench_crypto(seconds: f64) -> ExitCode {
     let opts = crate::bench::crypto::CryptoBenchOptions {
@@ -484,6 +495,68 @@ fn sim_printer_args(
         hopper: opts.hopper,
         control: resolve_addr(&opts.control).map_err(|e| e.to_string())?,
     })
+}
+
+/// The options of `cardhub sim portal`, as typed.
+#[derive(Debug, clap::Args)]
+pub struct SimPortalOptions {
+    /// The hub's base URL.
+    #[arg(long, value_name = "URL", default_value = "http://127.0.0.1:8080")]
+    pub hub: String,
+    /// A file holding a bearer token that may apply, approve and extract
+    /// (the development admin token).
+    #[arg(long, value_name = "FILE", default_value = "data/dev-api-token")]
+    pub token_file: PathBuf,
+    /// Applicants to send.
+    #[arg(long, value_name = "N", default_value_t = 24)]
+    pub count: u64,
+    /// The applicants' seed: the same seed sends the same people.
+    #[arg(long, value_name = "S", default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// `cardhub sim portal`: sends the applicants, extracts them, exits: 0
+/// when every application was accepted, 1 when some were refused, 2 when
+/// it could not run.
+pub fn sim_portal(opts: SimPortalOptions) -> ExitCode {
+    use cardhub_simulators::portal::{self, PortalArgs};
+    let token = match std::fs::read_to_string(&opts.token_file) {
+        Ok(t) => t.trim().to_owned(),
+        Err(e) => {
+            eprintln!(
+                "cardhub sim portal: cannot read the token file {}: {e}; give the hub's development token (data/dev-api-token) with --token-file",
+                opts.token_file.display()
+            );
+            return ExitCode::from(2);
+        }
+    };
+    let args = PortalArgs {
+        hub: opts.hub,
+        token,
+        count: opts.count,
+        seed: opts.seed,
+    };
+    match portal::run(&args, &mut std::io::stdout().lock()) {
+        Ok(report) if report.refused.is_empty() => {
+            println!(
+                "cardhub sim portal: {} applications accepted, {} + {} making-card tasks (normal + permanent-residence)",
+                report.accepted, report.normal_tasks, report.permit_tasks
+            );
+            ExitCode::SUCCESS
+        }
+        Ok(report) => {
+            println!(
+                "cardhub sim portal: {} applications accepted, {} refused",
+                report.accepted,
+                report.refused.len()
+            );
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("cardhub sim portal: {e}");
+            ExitCode::from(2)
+        }
+    }
 }
 
 /// The `chip/transport` master of a development key file, hex. A

@@ -14,8 +14,10 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Value;
 
+pub use crate::simulate::SimulatorsConfig;
 pub use cardhub_actors::SupervisionConfig;
 pub use cardhub_actors::chip::ChipConfig;
+pub use cardhub_actors::workshop::WorkshopConfig;
 
 /// The embedded default configuration, as text.
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
@@ -55,6 +57,12 @@ pub struct Config {
     pub supervision: SupervisionConfig,
     /// Card readers, personalisation and the card check.
     pub chip: ChipConfig,
+    /// The workshop: card numbers, faces, production lines and printers.
+    #[serde(default)]
+    pub workshop: WorkshopConfig,
+    /// Simulated printers and applications for a laptop with no hardware
+    /// (development only).
+    pub simulators: SimulatorsConfig,
 }
 
 /// `[http]`
@@ -403,6 +411,40 @@ mod tests {
         assert_eq!(c.http.bind.port(), 0);
         assert_eq!(c.database.pool_size, 3);
         assert_eq!(c.mode, Mode::Production);
+    }
+
+    #[test]
+    fn the_demo_workshop_is_switched_off_from_the_environment() {
+        let demo = Config::from_sources(None, &[]).unwrap();
+        assert_eq!(demo.workshop.lines.len(), 1);
+        assert!(demo.simulators.printers);
+        assert!(demo.simulators.applications > 0);
+        // What the end-to-end tests set: an array of tables replaced by an
+        // empty array, and the simulators off.
+        let c = Config::from_sources(
+            None,
+            &env(&[
+                ("CARDHUB_WORKSHOP__LINES", "[]"),
+                ("CARDHUB_SIMULATORS__PRINTERS", "false"),
+                ("CARDHUB_SIMULATORS__APPLICATIONS", "0"),
+            ]),
+        )
+        .unwrap();
+        assert!(c.workshop.lines.is_empty());
+        assert!(!c.simulators.printers);
+        assert_eq!(c.simulators.applications, 0);
+        // A file's lines replace the default's rather than adding to them.
+        let c = Config::from_sources(
+            Some((
+                "site.toml",
+                "[[workshop.lines]]\nname = \"l9\"\n[[workshop.lines.printers]]\n\
+                 name = \"p9\"\naddress = \"tcp://10.0.0.9:9100\"\nencoder = \"r9\"\n",
+            )),
+            &[],
+        )
+        .unwrap();
+        let names: Vec<&str> = c.workshop.lines.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names, ["l9"]);
     }
 
     #[test]

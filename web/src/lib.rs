@@ -11,6 +11,8 @@
 //!   failures look) serve them.
 //! - [`telemetry`]: `/metrics` recorder, request metrics, logging.
 //! - [`cli`]: the administration commands; [`bench`]: benchmarks.
+//! - [`simulate`]: the simulated printers and portal `make run` starts
+//!   (`[simulators]`, development only).
 //!
 //! Neighbours: business rules and codecs in `cardhub-protocols`, the database
 //! in `cardhub-storage`, the actor tree in `cardhub-actors`.
@@ -24,6 +26,7 @@ pub mod error;
 pub mod login_limit;
 pub mod routes;
 pub mod server;
+pub mod simulate;
 pub mod state;
 pub mod telemetry;
 pub mod time;

@@ -1,9 +1,10 @@
 //! The `cardhub` binary: the hub (`serve`) and its administration commands
 //! (`db migrate`, `token`, `operator`, `audit verify`, `bench`) and the
-//! simulated devices (`sim card`, `sim printer`). Each command
-//! reads the same configuration as the hub (embedded default, `--config`,
-//! `CARDHUB_*` variables). The work is in the `cardhub_web` library; this
-//! file only parses arguments and maps outcomes to exit codes.
+//! simulated devices and parties (`sim card`, `sim printer`, `sim
+//! portal`). Each command reads the same configuration as the hub
+//! (embedded default, `--config`, `CARDHUB_*` variables). The work is in
+//! the `cardhub_web` library; this file only parses arguments and maps
+//! outcomes to exit codes.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -76,6 +77,12 @@ enum SimCommand {
     /// printer ready`, and runs until SIGINT, SIGTERM or a `shutdown`
     /// control request; its state is saved after every change.
     Printer(cli::SimPrinterOptions),
+    /// The government portal: sends `--count` approved first-issue
+    /// applications with photos (residents, one in ten a
+    /// permanent-residence holder, one in eight with a CJK extension B
+    /// character in the name; the same people for the same `--seed`), then
+    /// extracts them into making-card tasks, and exits.
+    Portal(cli::SimPortalOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -153,6 +160,27 @@ enum BenchCommand {
         #[arg(long, default_value_t = 20)]
         cards: usize,
     },
+    /// Production lines of simulated printers and cards through TCP and
+    /// pcscd + vpcd, driven by a hub process: cards per second and the
+    /// hub's CPU per card (the PC/SC test rig must be running).
+    Workshop {
+        /// Line counts to run, one run each, e.g. `1,8`.
+        #[arg(long, value_delimiter = ',', default_value = "1,8")]
+        lines: Vec<usize>,
+        /// Printers on each line.
+        #[arg(long, default_value_t = 2)]
+        printers_per_line: usize,
+        /// Cards queued per printer.
+        #[arg(long, default_value_t = 40)]
+        cards_per_printer: usize,
+        /// Printer timing: `zero` or `realistic`.
+        #[arg(long, default_value = "zero")]
+        timing: String,
+        /// Stop after this many seconds of production (for realistic
+        /// timings) instead of when every card is done.
+        #[arg(long)]
+        seconds: Option<u64>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -206,12 +234,31 @@ fn main() -> ExitCode {
             Command::Bench {
                 command: BenchCommand::Chip { cards },
             } => cli::bench_chip(cards),
+            Command::Bench {
+                command:
+                    BenchCommand::Workshop {
+                        lines,
+                        printers_per_line,
+                        cards_per_printer,
+                        timing,
+                        seconds,
+                    },
+            } => cli::bench_workshop(cardhub_web::bench::workshop::WorkshopBenchOptions {
+                lines,
+                printers_per_line,
+                cards_per_printer,
+                timing,
+                seconds,
+            }),
             Command::Sim {
                 command: SimCommand::Card(options),
             } => cli::sim_card(options),
             Command::Sim {
                 command: SimCommand::Printer(options),
             } => cli::sim_printer(options).await,
+            Command::Sim {
+                command: SimCommand::Portal(options),
+            } => cli::sim_portal(options),
         }
     })
 }

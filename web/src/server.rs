@@ -2,13 +2,18 @@
 //! migrations), creates the development credentials on the embedded default,
 //! starts the actor tree and the HTTP server, and shuts all of it down in
 //! order on SIGINT/SIGTERM: stop accepting, let in-flight requests finish,
-//! stop the actor tree, close the database, exit 0.
+//! stop the actor tree, close the database, exit 0. In development the
+//! `[simulators]` ([`crate::simulate`]) come and go around them: the
+//! simulated printers start before the workshop, the portal once the HTTP
+//! server is bound, and both stop after the actor tree.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::{HttpServer, web};
+use cardhub_actors::chip::{ChipRuntime, ReaderManager};
+use cardhub_actors::workshop::Workshop;
 use cardhub_actors::{Hub, HubHandle, Subtree, TreeExit};
 use cardhub_storage::{Store, StoreOptions};
 
@@ -16,6 +21,7 @@ use crate::bootstrap::{self, BootstrapError};
 use crate::config::Config;
 use crate::login_limit::LoginLimiter;
 use crate::routes;
+use crate::simulate::{SimulateError, Simulators};
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -51,6 +57,12 @@ pub enum ServeError {
     /// The card reader manager could not be started.
     #[error("cannot start the card reader manager: {0}")]
     Readers(String),
+    /// The workshop's settings, layouts or actors are unusable.
+    #[error("workshop: {0}")]
+    Workshop(#[from] cardhub_actors::workshop::WorkshopError),
+    /// The simulated printers of `[simulators]` could not start.
+    #[error("simulators: {0}")]
+    Simulators(#[from] SimulateError),
     /// The actor tree gave up (a supervisor escalated to the root).
     #[error("the actor tree stopped: {0}; see the log lines before this one for the failing child")]
     Escalated(String),
@@ -91,15 +103,20 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let credentials = bootstrap::development_credentials(&config, &store).await?;
 
     let hub = Hub::start(&config.supervision);
-    if config.chip.enabled {
-        start_readers(&config, &store, &hub).await?;
-    }
+    let chip = if config.chip.enabled {
+        Some(start_readers(&config, &store, &hub).await?)
+    } else {
+        None
+    };
+    let mut simulators = Simulators::start_printers(&config).await?;
+    let workshop = start_workshop(&config, &store, &hub, chip).await?;
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
         hub: hub.clone(),
         prometheus,
         started,
+        workshop,
         login_limiter: Arc::new(LoginLimiter::new(
             config.auth.max_failed_logins_per_address,
             chrono::TimeDelta::seconds(config.auth.lockout_secs as i64),
@@ -150,6 +167,9 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     println!("cardhub listening on {base}/");
 
     let server_task = tokio::spawn(server);
+    if let Some(addr) = addrs.first() {
+        simulators.start_portal(&config, &store, *addr).await;
+    }
     let outcome = tokio::select! {
         signal = signals.recv() => {
             tracing::info!(%signal, "shutting down: no new connections, finishing in-flight requests");
@@ -166,6 +186,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     }
     let exit = hub.shutdown().await;
     tracing::info!(?exit, "actor tree stopped");
+    simulators.stop().await;
     drop(state);
     drop(store);
     tracing::info!("database closed; cardhub stopped");
@@ -174,10 +195,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
 
 /// Starts the card reader manager in the device supervisor, after marking
 /// the chip jobs a previous run left `running` as interrupted (they resume
-/// when their chip is presented again).
-async fn start_readers(config: &Config, store: &Store, hub: &HubHandle) -> Result<(), ServeError> {
-    use cardhub_actors::chip::{ChipRuntime, ReaderManager};
-    let runtime = ChipRuntime::new(config.chip.clone(), store.clone())?;
+/// when their chip is presented again). The readers that are printers'
+/// encoders are left to the workshop. Returns the chip runtime the
+/// workshop shares.
+async fn start_readers(
+    config: &Config,
+    store: &Store,
+    hub: &HubHandle,
+) -> Result<Arc<ChipRuntime>, ServeError> {
+    let runtime = Arc::new(ChipRuntime::new(config.chip.clone(), store.clone())?);
     let interrupted = store
         .interrupt_running_chip_jobs(
             "the hub stopped while the job ran: present the card again to resume".to_owned(),
@@ -196,11 +222,48 @@ async fn start_readers(config: &Config, store: &Store, hub: &HubHandle) -> Resul
         .map_err(|e| ServeError::Readers(e.to_string()))?;
     devices
         .start_child(ReaderManager::child_spec(
-            Arc::new(runtime),
+            Arc::clone(&runtime),
             devices.clone(),
+            config.workshop.encoder_readers(),
         ))
         .await
-        .map_err(|e| ServeError::Readers(e.to_string()))
+        .map_err(|e| ServeError::Readers(e.to_string()))?;
+    Ok(runtime)
+}
+
+/// Starts the production lines and their printers in the workshop
+/// supervisor (`None` with no lines, or the workshop switched off). The
+/// lines need the chip runtime: lines with chip work switched off are a
+/// configuration error.
+async fn start_workshop(
+    config: &Config,
+    store: &Store,
+    hub: &HubHandle,
+    chip: Option<Arc<ChipRuntime>>,
+) -> Result<Option<Workshop>, ServeError> {
+    let settings = &config.workshop;
+    settings
+        .validate()
+        .map_err(cardhub_actors::workshop::WorkshopError::from)?;
+    if !settings.enabled || settings.lines.is_empty() {
+        return Ok(None);
+    }
+    let Some(chip) = chip else {
+        return Err(cardhub_actors::workshop::WorkshopError::Config(
+            cardhub_actors::workshop::WorkshopConfigError {
+                key: "chip.enabled".into(),
+                reason: "production lines personalise chips: set `chip.enabled = true`, or `workshop.enabled = false`".into(),
+            },
+        )
+        .into());
+    };
+    let supervisor = hub
+        .running_subtree(Subtree::Workshop, std::time::Duration::from_secs(10))
+        .await
+        .map_err(cardhub_actors::workshop::WorkshopError::from)?;
+    Ok(Some(
+        Workshop::start(settings.clone(), store.clone(), chip, supervisor).await?,
+    ))
 }
 
 /// SIGINT and SIGTERM, listened for from start-up on: a signal that comes

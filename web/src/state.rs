@@ -28,6 +28,8 @@ pub struct AppState {
     pub prometheus: PrometheusHandle,
     /// When the hub started.
     pub started: Instant,
+    /// The production lines (`None` when the workshop has none).
+    pub workshop: Option<cardhub_actors::workshop::Workshop>,
     /// Failed logins per client address.
     pub login_limiter: Arc<LoginLimiter>,
 }

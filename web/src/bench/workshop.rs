@@ -216,7 +216,7 @@ fn run_once(
 
     let mut hub = start_hub(dir.path(), &config_path)?;
     let pid = hub.id();
-    let deadline = opts.seconds.map(|s| Duration::from_secs(s));
+    let deadline = opts.seconds.map(Duration::from_secs);
     let limit = Instant::now() + Duration::from_secs(3_600);
     let mut started: Option<(Instant, Duration)> = None;
     let result = loop {
