@@ -75,10 +75,10 @@ const LOG_TAIL_LINES: usize = 12;
 pub struct SimulatorsConfig {
     /// Start a simulated printer (`cardhub sim printer`) for every
     /// `[[workshop.lines.printers]]` at `tcp://127.0.0.1:PORT` (or
-    /// `localhost`), listening on that port, its encoder on the rig reader
-    /// `encoder` names. Other printers, serial ones included (a
-    /// pseudo-terminal's path is the kernel's choice, so a configured path
-    /// cannot be served), are left to real hardware.
+    /// `localhost`) where nothing answers yet, listening on that port, its
+    /// encoder on the rig reader `encoder` names. Other printers, serial
+    /// ones included (a pseudo-terminal's path is the kernel's choice, so a
+    /// configured path cannot be served), are left to real hardware.
     pub printers: bool,
     /// The simulated printers' step durations.
     pub timing: SimTiming,
@@ -135,18 +135,6 @@ pub enum SimulateError {
         /// The failure.
         #[source]
         source: io::Error,
-    },
-    /// Something already answers on a simulated printer's port.
-    #[error(
-        "{addr}, the address of simulated printer `{printer}`, is already in use: stop what \
-         listens there (another hub still running?), change the printer's address, or set \
-         CARDHUB_SIMULATORS__PRINTERS=false"
-    )]
-    PortTaken {
-        /// The printer.
-        printer: String,
-        /// Its address.
-        addr: SocketAddr,
     },
     /// A child process could not be started.
     #[error("cannot start {what}: {source}")]
@@ -309,6 +297,7 @@ impl Simulators {
         for (printer, why) in skipped {
             tracing::info!(%printer, "not simulated: {why}");
         }
+        let plans = not_yet_served(plans).await;
         if plans.is_empty() {
             return Ok(Simulators::default());
         }
@@ -449,6 +438,25 @@ fn loopback_of(ip: IpAddr) -> IpAddr {
     }
 }
 
+/// The plans whose port nothing answers on yet: where something does (a
+/// printer simulated by hand, by a test or a benchmark, or another
+/// program), the hub connects to that and simulates nothing.
+async fn not_yet_served(plans: Vec<PrinterPlan>) -> Vec<PrinterPlan> {
+    let mut free = Vec::with_capacity(plans.len());
+    for plan in plans {
+        if answers(plan.listen).await {
+            tracing::info!(
+                printer = %plan.name,
+                listen = %plan.listen,
+                "something answers there already: the printer is not simulated"
+            );
+        } else {
+            free.push(plan);
+        }
+    }
+    free
+}
+
 /// Drops the encoders pcscd does not list (the rig is not up, or has fewer
 /// readers), saying so once.
 fn without_missing_encoders(mut plans: Vec<PrinterPlan>) -> Vec<PrinterPlan> {
@@ -554,12 +562,6 @@ async fn start_printer(
     config: &Config,
     plan: &PrinterPlan,
 ) -> Result<SimChild, SimulateError> {
-    if answers(plan.listen).await {
-        return Err(SimulateError::PortTaken {
-            printer: plan.name.clone(),
-            addr: plan.listen,
-        });
-    }
     let state_dir = config.simulators.dir.join(&plan.name);
     let mut args: Vec<OsString> = ["sim", "printer", "--listen"].map(OsString::from).into();
     args.push(plan.listen.to_string().into());
