@@ -37,8 +37,8 @@
 //! a driver live in `cardhub-actors`; the simulated far sides of each
 //! transport (the card behind a vpcd reader) live in `cardhub-simulators`.
 
-pub mod reader;
 pub mod face;
 pub mod printer;
+pub mod reader;
 #[cfg(feature = "rig")]
 pub mod rig;

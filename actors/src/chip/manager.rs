@@ -69,7 +69,8 @@ impl ReaderManager {
 
     fn start_monitor(&mut self, ctx: &mut Context<Self>) {
         let (tx, rx) = mpsc::unbounded_channel();
-        let config = MonitorConfig::with_prefixes(self.runtime.config.readers.clone());
+        let config = MonitorConfig::with_prefixes(self.runtime.config.readers.clone())
+            .excluding(self.excluded.iter().cloned());
         match ReaderMonitor::spawn(config, move |event| {
             // The manager stopped: nobody wants the events any more.
             let _ = tx.send(event);

@@ -42,13 +42,17 @@ use super::printer::{ClearFault, Locate, PrinterActor, RejectCard, RunStep, Wait
 use super::program::{Program, Resume, Step, resume_point};
 use super::station::{CardWork, StepError};
 
+/// How long a lane holds its printer after the encoder failed a card.
+const ENCODER_HOLD: Duration = Duration::from_secs(5);
+
 /// What a printer's lane is doing.
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct LaneView {
     /// The printer.
     pub printer: String,
     /// `idle`, `working`, `held` (line paused), `waiting-printer`,
-    /// `waiting-operator`, `stopped`.
+    /// `waiting-operator`, `encoder-fault` (held after the encoder failed
+    /// a card), `stopped`.
     pub activity: String,
     /// The task on it.
     pub task_id: Option<i64>,
@@ -754,8 +758,17 @@ impl Lane {
                     Err(e) => Err(self.waste(task, step.as_str(), &e.to_string()).await),
                 }
             }
-            StepError::Card(reason) | StepError::Encoder(reason) => {
-                Err(self.waste(task, step.as_str(), &reason).await)
+            StepError::Card(reason) => Err(self.waste(task, step.as_str(), &reason).await),
+            StepError::Encoder(reason) => {
+                let end = self.waste(task, step.as_str(), &reason).await;
+                // A failing encoder would spoil every card fed: hold this
+                // printer a while before the next one.
+                self.show(|v| {
+                    v.activity = "encoder-fault".into();
+                    v.last_error = Some(reason.clone());
+                });
+                tokio::time::sleep(ENCODER_HOLD).await;
+                Err(end)
             }
         }
     }

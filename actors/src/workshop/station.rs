@@ -13,7 +13,7 @@ use cardhub_devices::face::{PageData, Renderer};
 use cardhub_devices::printer::{
     self, CardPosition, CardPrinter, Panel, PrinterAddress, PrinterError, PrinterStatus, Station,
 };
-use cardhub_devices::reader::{PcscReader, ProtocolPreference};
+use cardhub_devices::reader::{PcscReader, ProtocolPreference, ReaderError};
 use cardhub_storage::chips::ChipJobStatus;
 use cardhub_storage::{Actor, StorageError};
 use serde_json::{Value, json};
@@ -21,6 +21,10 @@ use serde_json::{Value, json};
 use super::program::Step;
 use crate::chip::engine::{self, ReaderSlot};
 use crate::chip::{ChipError, ChipRuntime, JobRequest};
+
+/// How long a reset waits for the encoder's reader to see the card that
+/// was moved to its station.
+const ENCODER_CARD_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Why a step did not complete, by what the line must do about it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -221,11 +225,14 @@ impl Devices {
     /// reopened, pcscd restarted) is dropped and opened afresh once.
     fn reset_encoder(&mut self) -> Result<(), StepError> {
         let mut last = None;
-        for _ in 0..2 {
+        let mut stale = 0;
+        let waited = std::time::Instant::now();
+        while stale < 2 {
             if self.slot.is_none() {
                 match PcscReader::open(&self.encoder) {
                     Ok(reader) => self.slot = Some(Box::new(reader)),
                     Err(e) => {
+                        stale += 1;
                         last = Some(e);
                         continue;
                     }
@@ -242,8 +249,15 @@ impl Devices {
             };
             match reset {
                 Ok(()) => return Ok(()),
+                // pcscd sees a card arrive at the station on its next poll
+                // of the reader (vpcd: every 400 ms): wait for it.
+                Err(e @ ReaderError::NoCard { .. }) if waited.elapsed() < ENCODER_CARD_WAIT => {
+                    last = Some(e);
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
                 Err(e) => {
                     self.slot = None;
+                    stale += 1;
                     last = Some(e);
                 }
             }

@@ -40,6 +40,11 @@ pub struct MonitorConfig {
     /// `"cardhub vpcd"` or a vendor's model name); empty watches every
     /// reader.
     pub name_prefixes: Vec<String>,
+    /// Never watch these readers, whatever their name (readers another
+    /// driver owns, such as printers' encoders). pcsc-lite watches at most
+    /// 16 readers in one call, its plug-and-play pseudo-reader included,
+    /// so leaving out what is not needed matters on a full pcscd.
+    pub excluded: Vec<String>,
 }
 
 impl MonitorConfig {
@@ -56,16 +61,28 @@ impl MonitorConfig {
     {
         Self {
             name_prefixes: prefixes.into_iter().map(Into::into).collect(),
+            excluded: Vec::new(),
         }
+    }
+
+    /// The same, never watching the readers in `excluded`.
+    pub fn excluding<I, S>(mut self, excluded: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        self.excluded = excluded.into_iter().map(Into::into).collect();
+        self
     }
 
     /// Whether the reader called `name` is watched.
     pub fn accepts(&self, name: &str) -> bool {
-        self.name_prefixes.is_empty()
-            || self
-                .name_prefixes
-                .iter()
-                .any(|p| name.starts_with(p.as_str()))
+        !self.excluded.iter().any(|e| e == name)
+            && (self.name_prefixes.is_empty()
+                || self
+                    .name_prefixes
+                    .iter()
+                    .any(|p| name.starts_with(p.as_str())))
     }
 }
 
@@ -452,6 +469,15 @@ mod tests {
 
     fn names(list: &[&str]) -> Vec<String> {
         list.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn excluded_readers_are_never_watched() {
+        let config =
+            MonitorConfig::with_prefixes(["cardhub vpcd"]).excluding(["cardhub vpcd 1 00 00"]);
+        assert!(!config.accepts("cardhub vpcd 1 00 00"));
+        assert!(config.accepts("cardhub vpcd 1 00 01"));
+        assert!(!MonitorConfig::all().excluding(["A"]).accepts("A"));
     }
 
     #[test]

@@ -352,7 +352,8 @@ fn config_toml(
 ) -> String {
     let mut toml = String::from(
         "[http]\nbind = \"127.0.0.1:0\"\n[chip]\nreaders = [\"cardhub bench: no stand-alone reader\"]\n\
-         [chip.substitutions]\n\"𠮷\" = \"吉\"\n[workshop]\nidle_poll_ms = 50\nnumber_prefix = \"B\"\n",
+         [chip.substitutions]\n\"𠮷\" = \"吉\"\n[simulators]\nprinters = false\napplications = 0\n\
+         [workshop]\nidle_poll_ms = 50\nnumber_prefix = \"B\"\n",
     );
     for line in 0..lines {
         toml.push_str(&format!(
