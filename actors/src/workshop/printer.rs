@@ -131,6 +131,28 @@ impl PrinterActor {
         }
     }
 
+    /// Runs `f` on the devices' thread and answers with its result, noting
+    /// what it says of the printer's health on the way.
+    fn answer<R, F>(
+        &mut self,
+        ctx: &mut Context<Self>,
+        f: F,
+    ) -> ResponseActFuture<Self, Result<R, StepError>>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Devices) -> Result<R, StepError> + Send + 'static,
+    {
+        let asked = self.on_devices(ctx, f);
+        Box::pin(
+            async move { asked.await.and_then(|r| r) }
+                .into_actor(self)
+                .map(|result, act, ctx| {
+                    act.note(&result, ctx);
+                    result
+                }),
+        )
+    }
+
     fn note(&mut self, result: &Result<impl Sized, StepError>, ctx: &mut Context<Self>) {
         match result {
             Ok(_) => self.online(),
@@ -266,15 +288,7 @@ impl Handler<RunStep> for PrinterActor {
 
     fn handle(&mut self, msg: RunStep, ctx: &mut Context<Self>) -> Self::Result {
         let RunStep { step, work } = msg;
-        let asked = self.on_devices(ctx, move |d| d.run_step(step, &work));
-        Box::pin(
-            async move { asked.await.and_then(|r| r) }
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    act.note(&result, ctx);
-                    result
-                }),
-        )
+        self.answer(ctx, move |d| d.run_step(step, &work))
     }
 }
 
@@ -287,15 +301,7 @@ impl Handler<Locate> for PrinterActor {
     type Result = ResponseActFuture<Self, Result<CardPosition, StepError>>;
 
     fn handle(&mut self, _: Locate, ctx: &mut Context<Self>) -> Self::Result {
-        let asked = self.on_devices(ctx, |d| d.card_position());
-        Box::pin(
-            async move { asked.await.and_then(|r| r) }
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    act.note(&result, ctx);
-                    result
-                }),
-        )
+        self.answer(ctx, |d| d.card_position())
     }
 }
 
@@ -308,15 +314,7 @@ impl Handler<RejectCard> for PrinterActor {
     type Result = ResponseActFuture<Self, Result<(), StepError>>;
 
     fn handle(&mut self, _: RejectCard, ctx: &mut Context<Self>) -> Self::Result {
-        let asked = self.on_devices(ctx, |d| d.reject());
-        Box::pin(
-            async move { asked.await.and_then(|r| r) }
-                .into_actor(self)
-                .map(|result, act, ctx| {
-                    act.note(&result, ctx);
-                    result
-                }),
-        )
+        self.answer(ctx, |d| d.reject())
     }
 }
 
