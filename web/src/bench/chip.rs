@@ -34,10 +34,8 @@ use cardhub_protocols::crypto::{KeyFile, SoftHsm, labels};
 use cardhub_protocols::roles::Role;
 use cardhub_simulators::card::memory::CardMemory;
 use cardhub_simulators::card::{CardSimulator, RunningCard, SimConfig};
-use cardhub_storage::applications::{ApplicationKind, NewApplication};
 use cardhub_storage::chips::ChipJobStatus;
-use cardhub_storage::persons::{NewPerson, Sex};
-use cardhub_storage::{Actor, Store, StoreOptions, applications, cards, persons};
+use cardhub_storage::{Actor, Store, StoreOptions, cards};
 
 /// How long a simulated card gets to be taken by vpcd.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -320,34 +318,7 @@ fn seed_card(store: &Store, round: usize) -> Result<i64, ChipBenchError> {
     let centre = Actor::new("bench", Role::CentreStaff);
     store
         .with_conn(|conn| {
-            let person = persons::create(
-                conn,
-                hsm.as_ref(),
-                &NewPerson {
-                    document_type: "resident-id".to_owned(),
-                    document_number: format!("BENCH{round:013}"),
-                    name: "张三丰".to_owned(),
-                    english_name: None,
-                    permit_chinese_name: None,
-                    nationality: 156,
-                    sex: Sex::Male,
-                    ethnicity: Some(1),
-                    birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).expect("a date"),
-                    phone: None,
-                    address: None,
-                },
-                &centre,
-            )?;
-            let (_, card) = applications::create_application(
-                conn,
-                hsm.as_ref(),
-                &NewApplication {
-                    person_id: person,
-                    kind: ApplicationKind::FirstIssue,
-                    branch_id: None,
-                },
-                &centre,
-            )?;
+            let (_, card) = super::seed_applicant(conn, hsm.as_ref(), round, "张三丰", &centre)?;
             cards::assign_card_number(
                 conn,
                 hsm.as_ref(),

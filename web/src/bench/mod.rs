@@ -10,3 +10,48 @@
 pub mod chip;
 pub mod crypto;
 pub mod workshop;
+
+use cardhub_protocols::crypto::Hsm;
+use cardhub_storage::applications::{self, Application, ApplicationKind, NewApplication};
+use cardhub_storage::cards::Card;
+use cardhub_storage::persons::{self, NewPerson, Sex};
+use cardhub_storage::{Actor, DbConnection, StorageError};
+
+/// Benchmark applicant `n` (document number `BENCH<n>`, a resident born
+/// 1980) called `name`, with a first-issue application and its card.
+fn seed_applicant(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    n: usize,
+    name: &str,
+    actor: &Actor,
+) -> Result<(Application, Card), StorageError> {
+    let person = persons::create(
+        conn,
+        hsm,
+        &NewPerson {
+            document_type: "resident-id".to_owned(),
+            document_number: format!("BENCH{n:013}"),
+            name: name.to_owned(),
+            english_name: None,
+            permit_chinese_name: None,
+            nationality: 156,
+            sex: Sex::Male,
+            ethnicity: Some(1),
+            birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).expect("a date"),
+            phone: None,
+            address: None,
+        },
+        actor,
+    )?;
+    applications::create_application(
+        conn,
+        hsm,
+        &NewApplication {
+            person_id: person,
+            kind: ApplicationKind::FirstIssue,
+            branch_id: None,
+        },
+        actor,
+    )
+}

@@ -30,11 +30,9 @@ use cardhub_protocols::card_status::CardStatus;
 use cardhub_protocols::crypto::{KeyFile, SoftHsm, labels};
 use cardhub_protocols::roles::Role;
 use cardhub_simulators::printer::{PrinterSimConfig, PrinterSimulator, RunningPrinter, Timing};
-use cardhub_storage::applications::{ApplicationKind, NewApplication};
-use cardhub_storage::persons::{NewPerson, Sex};
 use cardhub_storage::photos::NewPhoto;
 use cardhub_storage::workshop::{Extraction, ExtractionKind};
-use cardhub_storage::{Actor, Store, StoreOptions, applications, cards, persons, photos};
+use cardhub_storage::{Actor, Store, StoreOptions, cards, photos};
 
 /// Linux reports process CPU times in units of USER_HZ, fixed at 100.
 const USER_HZ: f64 = 100.0;
@@ -278,32 +276,11 @@ fn seed(store: &Store, total: usize) -> Result<(), WorkshopBenchError> {
     store
         .with_conn(|conn| {
             for n in 0..total {
-                let person = persons::create(
+                let (application, card) = super::seed_applicant(
                     conn,
                     hsm.as_ref(),
-                    &NewPerson {
-                        document_type: "resident-id".to_owned(),
-                        document_number: format!("BENCH{n:013}"),
-                        name: if n % 8 == 0 { "𠮷田" } else { "张三丰" }.to_owned(),
-                        english_name: None,
-                        permit_chinese_name: None,
-                        nationality: 156,
-                        sex: Sex::Male,
-                        ethnicity: Some(1),
-                        birth_date: chrono::NaiveDate::from_ymd_opt(1980, 1, 1).expect("a date"),
-                        phone: None,
-                        address: None,
-                    },
-                    &centre,
-                )?;
-                let (application, card) = applications::create_application(
-                    conn,
-                    hsm.as_ref(),
-                    &NewApplication {
-                        person_id: person,
-                        kind: ApplicationKind::FirstIssue,
-                        branch_id: None,
-                    },
+                    n,
+                    if n % 8 == 0 { "𠮷田" } else { "张三丰" },
                     &centre,
                 )?;
                 photos::put_photo(
