@@ -21,8 +21,10 @@ packages+=(libpcsclite-dev pcscd vsmartcard-vpcd)
 packages+=(fonts-hanazono)
 # Testing also needs the openssl program (SM2/SM3/SM4 interoperability
 # tests and the crypto benchmark's reference figures).
+# Debian's chromium drives the monitoring wall's browser test (headless,
+# over the DevTools protocol).
 if [ "$what" = test ]; then
-  packages+=(openssl)
+  packages+=(openssl chromium)
 fi
 
 missing=()

@@ -22,6 +22,9 @@
 //! - [`chip`]: card readers, personalisation, the card check and PIN
 //!   operations (a reader manager and one actor per reader, in the device
 //!   supervisor).
+//! - [`workshop`]: production lines and their printers.
+//! - [`status`]: the status bus the monitoring wall reads, and the alert
+//!   rules.
 //! - [`hub`]: cardhub's tree; the `cardhub` binary (in `web/`) calls
 //!   [`Hub::start`], serves [`HubHandle::status`] on `/healthz`, and calls
 //!   [`HubHandle::shutdown`] on exit.
@@ -31,6 +34,7 @@
 
 pub mod chip;
 pub mod hub;
+pub mod status;
 pub mod supervision;
 pub mod workshop;
 

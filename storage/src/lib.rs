@@ -17,7 +17,8 @@
 //!   [`chips`] (chips bound to cards, personalisation and check jobs),
 //!   [`photos`] (the holder's photo per application), [`workshop`]
 //!   (making-card tasks, production steps, waste, statistics, envelopes,
-//!   boxes and dispatch), [`devices`], [`outbox`].
+//!   boxes and dispatch), [`devices`], [`outbox`], [`alerts`] (the
+//!   monitoring wall's alerts, open and cleared).
 //! - `testing` (feature `testing`): a fresh SQLite file and a fresh
 //!   PostgreSQL database per test.
 //!
@@ -32,6 +33,7 @@
 #[macro_use]
 pub mod names;
 
+pub mod alerts;
 pub mod applications;
 pub mod audit;
 pub mod branches;
@@ -56,6 +58,7 @@ pub mod workshop;
 use cardhub_protocols::roles::Role;
 use chrono::{DateTime, NaiveDateTime, Utc};
 
+pub use alerts::{Alert, AlertQuery, AlertSeverity, NewAlert};
 pub use audit::{AuditEntry, AuditRecord, AuditReport, BrokenEntry};
 pub use connection::{Backend, DbConnection, snapshot_tx, write_tx};
 pub use error::StorageError;

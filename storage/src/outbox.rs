@@ -75,6 +75,31 @@ pub fn pending(conn: &mut DbConnection, limit: i64) -> Result<Vec<OutboxMessage>
         .map_err(db("read pending outbox messages"))
 }
 
+/// How many messages wait for delivery, and how many of those have failed
+/// at least once.
+pub fn depth(conn: &mut DbConnection) -> Result<OutboxDepth, StorageError> {
+    let waiting = outbox::table.filter(outbox::delivered_at.is_null());
+    let pending = waiting
+        .count()
+        .get_result(conn)
+        .map_err(db("count undelivered outbox messages"))?;
+    let retrying = waiting
+        .filter(outbox::attempts.gt(0))
+        .count()
+        .get_result(conn)
+        .map_err(db("count outbox messages being retried"))?;
+    Ok(OutboxDepth { pending, retrying })
+}
+
+/// What [`depth`] counts.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct OutboxDepth {
+    /// Messages not yet delivered.
+    pub pending: i64,
+    /// Of those, messages whose delivery failed at least once.
+    pub retrying: i64,
+}
+
 /// Marks a message delivered at `at`.
 pub fn mark_delivered(
     conn: &mut DbConnection,
@@ -113,6 +138,11 @@ pub fn record_failure(conn: &mut DbConnection, id: i64, error: &str) -> Result<(
 }
 
 impl Store {
+    /// [`depth`] on the blocking pool.
+    pub async fn outbox_depth(&self) -> Result<OutboxDepth, StorageError> {
+        self.run("outbox.depth", depth).await
+    }
+
     /// [`pending`] on the blocking pool.
     pub async fn pending_outbox(&self, limit: i64) -> Result<Vec<OutboxMessage>, StorageError> {
         self.run("outbox.pending", move |conn| pending(conn, limit))

@@ -350,6 +350,19 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        rule -> Text,
+        subject -> Text,
+        severity -> Text,
+        message -> Text,
+        raised_at -> Timestamp,
+        cleared_at -> Nullable<Timestamp>,
+        clear_reason -> Nullable<Text>,
+    }
+}
+
 diesel::joinable!(applications -> persons (person_id));
 diesel::joinable!(applications -> branches (branch_id));
 diesel::joinable!(cards -> persons (person_id));
@@ -397,4 +410,5 @@ diesel::allow_tables_to_appear_in_same_query!(
     box_cards,
     dispatch_status_history,
     production_lines,
+    alerts,
 );

@@ -126,7 +126,19 @@ fn presented_secret(req: &HttpRequest) -> Result<String, ApiError> {
     ))
 }
 
-async fn authenticate(state: &AppState, secret: String) -> Result<Caller, ApiError> {
+/// Whether the request carries credentials at all (a bearer header or the
+/// session cookie); [`Caller::from_request_async`] says whether they are
+/// valid.
+pub fn presents_credentials(req: &HttpRequest) -> bool {
+    req.headers()
+        .contains_key(actix_web::http::header::AUTHORIZATION)
+        || req.cookie(SESSION_COOKIE).is_some()
+}
+
+/// The caller a secret (API token or operator session) belongs to; for
+/// credentials that arrive inside a protocol (a WebSocket's first message)
+/// rather than on the request.
+pub async fn authenticate(state: &AppState, secret: String) -> Result<Caller, ApiError> {
     let now = cardhub_storage::utc_now();
     if secret.starts_with(TOKEN_PREFIX) {
         let digest = state.store.token_digest(&secret)?;

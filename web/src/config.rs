@@ -14,6 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Value;
 
+pub use crate::monitor::MonitorConfig;
 pub use crate::simulate::SimulatorsConfig;
 pub use cardhub_actors::SupervisionConfig;
 pub use cardhub_actors::chip::ChipConfig;
@@ -60,6 +61,8 @@ pub struct Config {
     /// The workshop: card numbers, faces, production lines and printers.
     #[serde(default)]
     pub workshop: WorkshopConfig,
+    /// The monitoring wall: the status bus, screens and alert rules.
+    pub monitor: MonitorConfig,
     /// Simulated printers and applications for a laptop with no hardware
     /// (development only).
     pub simulators: SimulatorsConfig,

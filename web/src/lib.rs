@@ -9,6 +9,8 @@
 //! - [`routes`]: every HTTP route, registered so the OpenAPI document is
 //!   generated from them; [`auth`] (who is calling) and [`error`] (how
 //!   failures look) serve them.
+//! - [`monitor`]: the monitoring wall: its page at `/`, `/ws/monitor`,
+//!   the snapshot and alert views, `[monitor]`.
 //! - [`telemetry`]: `/metrics` recorder, request metrics, logging.
 //! - [`cli`]: the administration commands; [`bench`]: benchmarks.
 //! - [`simulate`]: the simulated printers and portal `make run` starts
@@ -24,6 +26,7 @@ pub mod cli;
 pub mod config;
 pub mod error;
 pub mod login_limit;
+pub mod monitor;
 pub mod routes;
 pub mod server;
 pub mod simulate;

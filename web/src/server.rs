@@ -13,6 +13,7 @@ use std::time::Instant;
 
 use actix_web::{HttpServer, web};
 use cardhub_actors::chip::{ChipRuntime, ReaderManager};
+use cardhub_actors::status::{StatusBus, StatusBusActor, StatusLoad};
 use cardhub_actors::workshop::Workshop;
 use cardhub_actors::{Hub, HubHandle, Subtree, TreeExit};
 use cardhub_storage::{Store, StoreOptions};
@@ -102,14 +103,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let store = open_store(&config, hsm.clone()).await?;
     let credentials = bootstrap::development_credentials(&config, &store).await?;
 
-    let hub = Hub::start(&config.supervision);
+    let bus = StatusBus::new(config.monitor.bus());
+    let hub = start_hub(&config, &store, &bus).await?;
     let chip = if config.chip.enabled {
-        Some(start_readers(&config, &store, &hub).await?)
+        Some(start_readers(&config, &store, &hub, &bus).await?)
     } else {
         None
     };
     let mut simulators = Simulators::start_printers(&config).await?;
-    let workshop = start_workshop(&config, &store, &hub, chip).await?;
+    let workshop = start_workshop(&config, &store, &hub, chip, &bus).await?;
     let state = AppState {
         config: Arc::new(config.clone()),
         store: store.clone(),
@@ -121,6 +123,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             config.auth.max_failed_logins_per_address,
             chrono::TimeDelta::seconds(config.auth.lockout_secs as i64),
         )),
+        bus,
     };
 
     let app_state = state.clone();
@@ -158,6 +161,15 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             c.password_file.display()
         );
     }
+    match &credentials {
+        // The token rides in the fragment: browsers never send it to the
+        // server, so it stays out of access logs.
+        Some(c) => match std::fs::read_to_string(&c.token_file) {
+            Ok(token) => println!("  monitoring wall: {base}/#token={}", token.trim()),
+            Err(_) => println!("  monitoring wall: {base}/"),
+        },
+        None => println!("  monitoring wall: {base}/ (log in, or add #token=<screen token>)"),
+    }
     println!("  health:   {base}/healthz");
     println!("  metrics:  {base}/metrics");
     println!("  API docs: {base}/api/v1/openapi.json (needs a token)");
@@ -193,6 +205,43 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     outcome
 }
 
+/// Starts the actor tree with the status bus's worker (and, when
+/// `[simulators] status_devices` asks for it, the synthetic status load),
+/// after clearing the alerts a previous run left open: the rules raise
+/// again what still holds.
+async fn start_hub(
+    config: &Config,
+    store: &Store,
+    bus: &StatusBus,
+) -> Result<HubHandle, ServeError> {
+    let cleared = store
+        .clear_open_alerts(
+            "the hub restarted; raised again if it still holds".to_owned(),
+            cardhub_storage::utc_now(),
+        )
+        .await?;
+    if cleared > 0 {
+        tracing::info!(cleared, "alerts left open by the last run are cleared");
+    }
+    let mut builder = Hub::builder(&config.supervision).worker(StatusBusActor::child_spec(
+        bus.clone(),
+        store.clone(),
+        config.monitor.settings(),
+    ));
+    let sim = &config.simulators;
+    if sim.status_devices > 0 {
+        if config.mode == crate::config::Mode::Production {
+            return Err(SimulateError::Production.into());
+        }
+        builder = builder.worker(StatusLoad::child_spec(
+            bus.clone(),
+            sim.status_devices,
+            sim.status_changes_per_sec,
+        ));
+    }
+    Ok(builder.start())
+}
+
 /// Starts the card reader manager in the device supervisor, after marking
 /// the chip jobs a previous run left `running` as interrupted (they resume
 /// when their chip is presented again). The readers that are printers'
@@ -202,6 +251,7 @@ async fn start_readers(
     config: &Config,
     store: &Store,
     hub: &HubHandle,
+    bus: &StatusBus,
 ) -> Result<Arc<ChipRuntime>, ServeError> {
     let runtime = Arc::new(ChipRuntime::new(config.chip.clone(), store.clone())?);
     let interrupted = store
@@ -225,6 +275,7 @@ async fn start_readers(
             Arc::clone(&runtime),
             devices.clone(),
             config.workshop.encoder_readers(),
+            bus.clone(),
         ))
         .await
         .map_err(|e| ServeError::Readers(e.to_string()))?;
@@ -240,6 +291,7 @@ async fn start_workshop(
     store: &Store,
     hub: &HubHandle,
     chip: Option<Arc<ChipRuntime>>,
+    bus: &StatusBus,
 ) -> Result<Option<Workshop>, ServeError> {
     let settings = &config.workshop;
     settings
@@ -262,7 +314,14 @@ async fn start_workshop(
         .await
         .map_err(cardhub_actors::workshop::WorkshopError::from)?;
     Ok(Some(
-        Workshop::start(settings.clone(), store.clone(), chip, supervisor).await?,
+        Workshop::start(
+            settings.clone(),
+            store.clone(),
+            chip,
+            supervisor,
+            bus.clone(),
+        )
+        .await?,
     ))
 }
 

@@ -89,6 +89,14 @@ pub struct SimulatorsConfig {
     /// Applications the simulated portal submits (approved) and extracts
     /// when the hub starts on a database that holds none; 0: no portal.
     pub applications: u32,
+    /// A synthetic status load for the monitoring wall and `cardhub bench
+    /// monitor`: this many made-up devices inside the hub
+    /// (`load/printer-0001`, ...) publish their status to the status bus as
+    /// device actors do. They stand in for device actors, not devices:
+    /// there is no transport behind them. 0: none.
+    pub status_devices: u32,
+    /// Status changes a second the synthetic devices make in all.
+    pub status_changes_per_sec: u32,
 }
 
 /// How long the simulated printers' steps take.
@@ -117,9 +125,9 @@ impl SimTiming {
 pub enum SimulateError {
     /// `[simulators]` asks for simulators in production mode.
     #[error(
-        "[simulators] starts simulated printers and applications, which production mode refuses: \
-         set `[simulators] printers = false` and `applications = 0` in the config file \
-         (or CARDHUB_SIMULATORS__PRINTERS=false CARDHUB_SIMULATORS__APPLICATIONS=0)"
+        "[simulators] starts simulated printers, applications or status load, which production mode refuses: \
+         set `[simulators] printers = false`, `applications = 0` and `status_devices = 0` in the config file \
+         (or CARDHUB_SIMULATORS__PRINTERS=false CARDHUB_SIMULATORS__APPLICATIONS=0 CARDHUB_SIMULATORS__STATUS_DEVICES=0)"
     )]
     Production,
     /// The hub's own executable (which the simulators run as) is unknown.
@@ -285,7 +293,7 @@ impl Simulators {
     pub async fn start_printers(config: &Config) -> Result<Simulators, SimulateError> {
         let sim = &config.simulators;
         if config.mode == Mode::Production {
-            if sim.printers || sim.applications > 0 {
+            if sim.printers || sim.applications > 0 || sim.status_devices > 0 {
                 return Err(SimulateError::Production);
             }
             return Ok(Simulators::default());
@@ -741,6 +749,8 @@ mod tests {
                 timing: SimTiming::Realistic,
                 dir: PathBuf::from("data/sim"),
                 applications: 24,
+                status_devices: 0,
+                status_changes_per_sec: 0,
             }
         );
         let (plans, skipped) = plan_printers(&config.workshop);

@@ -1,6 +1,6 @@
 //! [`AppState`]: what every HTTP handler shares: the configuration, the
 //! store, the HSM, the actor tree's handle (and through it the card reader
-//! manager) and the metrics handle. Built once
+//! manager), the status bus and the metrics handle. Built once
 //! by [`crate::server`] and cloned into each worker.
 
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::time::Instant;
 
 use actix::Addr;
 use cardhub_actors::chip::{ChipError, ReaderManager};
+use cardhub_actors::status::StatusBus;
 use cardhub_actors::{HubHandle, Subtree};
 use cardhub_storage::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -32,6 +33,8 @@ pub struct AppState {
     pub workshop: Option<cardhub_actors::workshop::Workshop>,
     /// Failed logins per client address.
     pub login_limiter: Arc<LoginLimiter>,
+    /// The status bus the monitoring wall reads.
+    pub bus: StatusBus,
 }
 
 impl AppState {

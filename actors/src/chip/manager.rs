@@ -9,6 +9,10 @@
 //! `ListReaders`) come from HTTP handlers and are forwarded to that reader's
 //! actor. Readers that are the contact encoders of workshop printers are
 //! left to their printers' actors (`excluded`): a reader has one driver.
+//!
+//! Each reader is a `reader` entity on the status bus (card present or
+//! not, a card that does not answer); while pcscd cannot be reached, the
+//! `reader` entity `pcscd` says so.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
@@ -19,7 +23,11 @@ use tokio::sync::mpsc;
 
 use super::reader::{CardArrived, CardLeft, ReaderActor, ReaderInfo, Run};
 use super::{ChipError, ChipRuntime, JobRequest, JobTicket};
+use crate::status::{Detail, DeviceDetail, EntityKey, EntityKind, Health, StatusBus, Update};
 use crate::supervision::{ChildSpec, RestartPolicy, SupervisorHandle};
+
+/// The status bus entity that stands for pcscd while it cannot be reached.
+const PCSCD_ENTITY: &str = "pcscd";
 
 /// The manager's name in the device supervisor.
 pub const CHILD_NAME: &str = "reader-manager";
@@ -35,6 +43,7 @@ pub struct ReaderManager {
     readers: BTreeMap<String, Addr<ReaderActor>>,
     excluded: Arc<BTreeSet<String>>,
     service_error: Option<String>,
+    bus: StatusBus,
 }
 
 impl ReaderManager {
@@ -44,6 +53,7 @@ impl ReaderManager {
         runtime: Arc<ChipRuntime>,
         devices: SupervisorHandle,
         excluded: Arc<BTreeSet<String>>,
+        bus: StatusBus,
     ) -> Self {
         Self {
             runtime,
@@ -52,7 +62,21 @@ impl ReaderManager {
             readers: BTreeMap::new(),
             excluded,
             service_error: None,
+            bus,
         }
+    }
+
+    /// Tells the status bus how a reader is.
+    fn publish(&self, reader: &str, health: Health, reason: Option<&str>, card: Option<bool>) {
+        let update =
+            Update::new(EntityKind::Reader, reader, health).detail(Detail::Device(DeviceDetail {
+                card_present: card,
+                ..DeviceDetail::default()
+            }));
+        self.bus.publish(match reason {
+            Some(r) => update.reason(r),
+            None => update,
+        });
     }
 
     /// The child spec that runs a manager in the device supervisor.
@@ -60,10 +84,16 @@ impl ReaderManager {
         runtime: Arc<ChipRuntime>,
         devices: SupervisorHandle,
         excluded: BTreeSet<String>,
+        bus: StatusBus,
     ) -> ChildSpec {
         let excluded = Arc::new(excluded);
         ChildSpec::new(CHILD_NAME, move |_| {
-            ReaderManager::new(Arc::clone(&runtime), devices.clone(), Arc::clone(&excluded))
+            ReaderManager::new(
+                Arc::clone(&runtime),
+                devices.clone(),
+                Arc::clone(&excluded),
+                bus.clone(),
+            )
         })
     }
 
@@ -79,6 +109,8 @@ impl ReaderManager {
                 if self.service_error.take().is_some() {
                     tracing::info!("pcscd is reachable again; watching card readers");
                 }
+                self.bus
+                    .remove(EntityKey::new(EntityKind::Reader, PCSCD_ENTITY));
                 self.monitor = Some(monitor);
                 ctx.add_stream(tokio_stream(rx));
             }
@@ -88,6 +120,12 @@ impl ReaderManager {
                         "cannot watch card readers; retrying");
                 }
                 self.service_error = Some(e.to_string());
+                self.publish(
+                    PCSCD_ENTITY,
+                    Health::Offline,
+                    Some(&format!("cannot watch card readers: {e}")),
+                    None,
+                );
                 ctx.run_later(self.runtime.config.retry_interval(), |act, ctx| {
                     act.start_monitor(ctx)
                 });
@@ -116,6 +154,7 @@ impl ReaderManager {
             Ok(addr) => {
                 tracing::info!(reader = %name, "card reader added");
                 metrics::gauge!("cardhub_card_readers").increment(1.0);
+                act.publish(&name, Health::Ok, None, Some(false));
                 act.readers.insert(name, addr);
             }
             Err(e) => {
@@ -131,6 +170,7 @@ impl ReaderManager {
         }
         tracing::info!(reader = %name, "card reader removed");
         metrics::gauge!("cardhub_card_readers").decrement(1.0);
+        self.bus.remove(EntityKey::new(EntityKind::Reader, name));
         let devices = self.devices.clone();
         let child = format!("{CHILD_PREFIX}{name}");
         ctx.spawn(
@@ -185,14 +225,24 @@ impl StreamHandler<ReaderEvent> for ReaderManager {
             ReaderEvent::CardInserted { reader, atr } => {
                 if let Some(addr) = self.readers.get(&reader) {
                     addr.do_send(CardArrived { atr });
+                    self.publish(&reader, Health::Busy, Some("card present"), Some(true));
                 }
             }
             ReaderEvent::CardMute { reader } => {
                 tracing::warn!(reader = %reader, "the card in this reader does not answer");
+                if self.readers.contains_key(&reader) {
+                    self.publish(
+                        &reader,
+                        Health::Warning,
+                        Some("the card does not answer: take it out and insert it again"),
+                        Some(true),
+                    );
+                }
             }
             ReaderEvent::CardRemoved { reader } => {
                 if let Some(addr) = self.readers.get(&reader) {
                     addr.do_send(CardLeft);
+                    self.publish(&reader, Health::Ok, None, Some(false));
                 }
             }
             ReaderEvent::ServiceLost(e) => {

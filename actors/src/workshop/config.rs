@@ -19,6 +19,9 @@ use super::program::{Program, Step};
 pub struct WorkshopConfig {
     /// Whether the lines are started at all.
     pub enabled: bool,
+    /// The workshop's name on the monitoring wall (its screens can filter
+    /// on it).
+    pub name: String,
     /// Leading characters of every card number issued (1 to 8 of the 9).
     pub number_prefix: String,
     /// Physical cards a task may use before it fails (1..=10).
@@ -51,6 +54,7 @@ impl Default for WorkshopConfig {
     fn default() -> Self {
         Self {
             enabled: true,
+            name: "main".to_owned(),
             number_prefix: "A".to_owned(),
             max_attempts: 3,
             card_face: None,

@@ -20,6 +20,10 @@
 //! The line's state (running, paused, stopped) is persisted: paused holds
 //! every printer after its current step, stopped lets each finish its card
 //! and takes no more. Both survive a restart of the hub.
+//!
+//! Every [`PUBLISH_EVERY`] the line publishes itself to the status bus (the
+//! `line` entity: state, lanes, cards made and wasted, cards per minute);
+//! the bus drops a publication that changes nothing.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -41,9 +45,17 @@ use super::config::LineConfig;
 use super::printer::{ClearFault, Locate, PrinterActor, RejectCard, RunStep, WaitOnline};
 use super::program::{Program, Resume, Step, resume_point};
 use super::station::{CardWork, StepError};
+use crate::status::{Detail, EntityKind, Health, LaneDetail, LineDetail, Update};
 
 /// How long a lane holds its printer after the encoder failed a card.
 const ENCODER_HOLD: Duration = Duration::from_secs(5);
+
+/// How often the line publishes itself: well under the wall's 100 ms tick
+/// would be wasted work, much over it would delay a stall on the wall.
+pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
+
+/// Minutes of cards-per-minute history the line entity carries.
+const THROUGHPUT_MINUTES: usize = 15;
 
 /// What a printer's lane is doing.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -90,6 +102,58 @@ pub struct LineActor {
     runtime: Arc<WorkshopRuntime>,
     state: watch::Sender<LineState>,
     lanes: Vec<Rc<RefCell<LaneView>>>,
+    throughput: Throughput,
+}
+
+/// Cards made per minute, and when a lane last moved on.
+#[derive(Default)]
+struct Throughput {
+    /// (Unix minute, cards made in it), oldest first.
+    minutes: std::collections::VecDeque<(i64, u32)>,
+    counted: u64,
+    marks: Vec<(Option<i64>, Option<String>, u64, u64)>,
+    last_progress_ms: Option<i64>,
+}
+
+impl Throughput {
+    /// Counts the cards made since the last call into the current minute,
+    /// notes progress when any lane moved, and returns the per-minute
+    /// series (oldest first, the current minute last).
+    fn update(&mut self, lanes: &[LaneView], now_ms: i64) -> Vec<u32> {
+        let minute = now_ms.div_euclid(60_000);
+        let made: u64 = lanes.iter().map(|l| l.cards_done).sum();
+        let new = made.saturating_sub(self.counted) as u32;
+        self.counted = made;
+        match self.minutes.back_mut() {
+            Some((m, n)) if *m == minute => *n += new,
+            _ => self.minutes.push_back((minute, new)),
+        }
+        while self
+            .minutes
+            .front()
+            .is_some_and(|(m, _)| *m <= minute - THROUGHPUT_MINUTES as i64)
+        {
+            self.minutes.pop_front();
+        }
+        let marks: Vec<_> = lanes
+            .iter()
+            .map(|l| (l.task_id, l.step.clone(), l.cards_done, l.cards_wasted))
+            .collect();
+        if marks != self.marks {
+            self.marks = marks;
+            self.last_progress_ms = Some(now_ms);
+        }
+        (0..THROUGHPUT_MINUTES as i64)
+            .rev()
+            .map(|back| {
+                let m = minute - back;
+                self.minutes
+                    .iter()
+                    .find(|(at, _)| *at == m)
+                    .map_or(0, |(_, n)| *n)
+            })
+            .collect()
+    }
 }
 
 impl LineActor {
@@ -106,7 +170,68 @@ impl LineActor {
             program: Rc::new(program),
             config,
             runtime,
+            throughput: Throughput::default(),
         }
+    }
+
+    /// Tells the status bus how the line is now.
+    fn publish(&mut self) {
+        let now = crate::status::bus::now_ms();
+        let lanes: Vec<LaneView> = self.lanes.iter().map(|l| l.borrow().clone()).collect();
+        let per_minute = self.throughput.update(&lanes, now);
+        let state = *self.state.borrow();
+        let made: u64 = lanes.iter().map(|l| l.cards_done).sum();
+        let wasted: u64 = lanes.iter().map(|l| l.cards_wasted).sum();
+        let waiting = lanes.iter().find(|l| {
+            matches!(
+                l.activity.as_str(),
+                "waiting-operator" | "waiting-printer" | "encoder-fault"
+            )
+        });
+        let (health, reason) = match (state, waiting) {
+            (LineState::Running, Some(lane)) => (
+                Health::Warning,
+                Some(format!(
+                    "printer {} is {}{}",
+                    lane.printer,
+                    lane.activity.replace('-', " "),
+                    lane.last_error
+                        .as_deref()
+                        .map(|e| format!(": {e}"))
+                        .unwrap_or_default()
+                )),
+            ),
+            (LineState::Running, None) if lanes.iter().any(|l| l.activity == "working") => {
+                (Health::Busy, None)
+            }
+            (LineState::Running, None) => (Health::Ok, Some("waiting for tasks".to_owned())),
+            (LineState::Paused, _) => (Health::Idle, Some("paused".to_owned())),
+            (LineState::Stopped, _) => (Health::Idle, Some("stopped".to_owned())),
+        };
+        let detail = LineDetail {
+            line_state: state.as_str().to_owned(),
+            program: self.program.name.clone(),
+            lanes: lanes
+                .iter()
+                .map(|l| LaneDetail {
+                    printer: l.printer.clone(),
+                    activity: l.activity.clone(),
+                    task: l.task_id,
+                })
+                .collect(),
+            cards_made: made,
+            cards_wasted: wasted,
+            per_minute,
+            waste_rate: (made + wasted > 0).then(|| wasted as f64 / (made + wasted) as f64),
+            last_progress_ms: self.throughput.last_progress_ms,
+        };
+        let update = Update::new(EntityKind::Line, self.config.name.clone(), health)
+            .scope(self.runtime.scope(Some(&self.config.name)))
+            .detail(Detail::Line(detail));
+        self.runtime.bus.publish(match reason {
+            Some(r) => update.reason(r),
+            None => update,
+        });
     }
 }
 
@@ -114,6 +239,7 @@ impl Actor for LineActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
+        ctx.run_interval(PUBLISH_EVERY, |act, _| act.publish());
         let line = self.config.name.clone();
         let store = self.runtime.store.clone();
         // Cards a previous run left in production, by printer.

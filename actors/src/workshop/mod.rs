@@ -31,6 +31,7 @@ pub mod program;
 pub mod registry;
 pub mod station;
 
+use crate::status::{Scope, StatusBus};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -61,6 +62,19 @@ pub struct WorkshopRuntime {
     pub faces: Faces,
     /// The running printer actors.
     pub registry: Registry,
+    /// Where printers and lines publish their status.
+    pub bus: StatusBus,
+}
+
+impl WorkshopRuntime {
+    /// The status bus scope of this workshop's entities (on `line`).
+    pub fn scope(&self, line: Option<&str>) -> Scope {
+        Scope {
+            workshop: Some(self.config.name.clone()),
+            line: line.map(str::to_owned),
+            branch: None,
+        }
+    }
 }
 
 /// Why the workshop cannot start, or a request to it failed.
@@ -108,6 +122,7 @@ impl Workshop {
         store: Store,
         chip: Arc<ChipRuntime>,
         supervisor: SupervisorHandle,
+        bus: StatusBus,
     ) -> Result<Workshop, WorkshopError> {
         config.validate()?;
         let faces = Faces::load(&config)?;
@@ -117,6 +132,7 @@ impl Workshop {
             chip,
             faces,
             registry: Registry::default(),
+            bus,
         });
         let mut lines = BTreeMap::new();
         let reconnect = (
@@ -126,7 +142,7 @@ impl Workshop {
         for line in &config.lines {
             for printer in &line.printers {
                 supervisor
-                    .start_child(printer_spec(&runtime, printer, reconnect))
+                    .start_child(printer_spec(&runtime, &line.name, printer, reconnect))
                     .await?;
             }
         }
@@ -244,6 +260,7 @@ fn line_child(name: &str) -> String {
 
 fn printer_spec(
     runtime: &Arc<WorkshopRuntime>,
+    line: &str,
     printer: &PrinterConfig,
     reconnect: (Duration, Duration),
 ) -> ChildSpec {
@@ -264,7 +281,16 @@ fn printer_spec(
         )
     });
     let registry = runtime.registry.clone();
+    let bus = runtime.bus.clone();
+    let scope = runtime.scope(Some(line));
     ChildSpec::new(format!("printer:{name}"), move |_| {
-        PrinterActor::new(name.clone(), Arc::clone(&make), registry.clone(), reconnect)
+        PrinterActor::new(
+            name.clone(),
+            Arc::clone(&make),
+            registry.clone(),
+            reconnect,
+            bus.clone(),
+            scope.clone(),
+        )
     })
 }

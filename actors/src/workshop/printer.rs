@@ -7,6 +7,9 @@
 //! `reconnect_max_ms`) until it answers, and whoever waits for it
 //! ([`WaitOnline`]) is told. A thread that dies (a driver panic) stops the
 //! actor as failed; its supervisor starts a fresh one with fresh devices.
+//!
+//! Every change of health, supplies or activity is published to the status
+//! bus as the `printer` entity named after the printer.
 
 use std::sync::{Arc, mpsc};
 use std::time::Duration;
@@ -20,7 +23,11 @@ use tokio::sync::oneshot;
 use super::program::Step;
 use super::registry::Registry;
 use super::station::{CardWork, Devices, StepError};
+use crate::status::{Detail, DeviceDetail, EntityKind, Health, Scope, StatusBus, Update};
 use crate::supervision::{Backoff, BackoffPolicy, Jitter};
+
+/// Ribbon prints left below which the wall shows the printer in warning.
+const RIBBON_LOW: u32 = 50;
 
 type DeviceJob = Box<dyn FnOnce(&mut Devices) + Send>;
 
@@ -65,6 +72,9 @@ pub struct PrinterActor {
     backoff: Backoff,
     probing: bool,
     waiting: Vec<oneshot::Sender<()>>,
+    bus: StatusBus,
+    scope: Scope,
+    busy: bool,
 }
 
 impl PrinterActor {
@@ -75,6 +85,8 @@ impl PrinterActor {
         make_devices: Arc<dyn Fn() -> Devices + Send + Sync>,
         registry: Registry,
         reconnect: (Duration, Duration),
+        bus: StatusBus,
+        scope: Scope,
     ) -> Self {
         Self {
             view: PrinterView {
@@ -98,7 +110,50 @@ impl PrinterActor {
             }),
             probing: false,
             waiting: Vec::new(),
+            bus,
+            scope,
+            busy: false,
         }
+    }
+
+    /// Tells the status bus how the printer is now.
+    fn publish(&self) {
+        let v = &self.view;
+        let (health, reason) = match v.health {
+            PrinterHealth::Offline => (
+                Health::Offline,
+                Some(format!(
+                    "offline: {}",
+                    v.reason.as_deref().unwrap_or("no answer")
+                )),
+            ),
+            PrinterHealth::NeedsOperator => (
+                Health::Error,
+                Some(operator_reason(
+                    v.reason.as_deref().unwrap_or("needs an operator"),
+                )),
+            ),
+            PrinterHealth::Online => match v.ribbon_left {
+                Some(left) if left < RIBBON_LOW => (
+                    Health::Warning,
+                    Some(format!("ribbon low: {left} prints left")),
+                ),
+                _ if self.busy => (Health::Busy, None),
+                _ => (Health::Ok, None),
+            },
+        };
+        let update = Update::new(EntityKind::Printer, self.name.clone(), health)
+            .scope(self.scope.clone())
+            .detail(Detail::Device(DeviceDetail {
+                hopper: v.hopper,
+                ribbon_left: v.ribbon_left,
+                reconnect_attempts: (v.reconnect_attempts > 0).then_some(v.reconnect_attempts),
+                ..DeviceDetail::default()
+            }));
+        self.bus.publish(match reason {
+            Some(r) => update.reason(r),
+            None => update,
+        });
     }
 
     /// Sends `f` to the devices' thread; its answer comes back on the
@@ -154,6 +209,7 @@ impl PrinterActor {
     }
 
     fn note(&mut self, result: &Result<impl Sized, StepError>, ctx: &mut Context<Self>) {
+        self.busy = false;
         match result {
             Ok(_) => self.online(),
             Err(StepError::Link(reason) | StepError::Unsent(reason)) => {
@@ -174,6 +230,7 @@ impl PrinterActor {
         }
         self.view.health = health;
         self.view.reason = reason;
+        self.publish();
     }
 
     fn online(&mut self) {
@@ -200,6 +257,7 @@ impl PrinterActor {
     /// One reconnection attempt: a status query on a fresh link.
     fn probe(&mut self, ctx: &mut Context<Self>) {
         self.view.reconnect_attempts += 1;
+        self.publish();
         let asked = self.on_devices(ctx, |d| d.status());
         async move { asked.await.and_then(|r| r) }
             .into_actor(self)
@@ -226,6 +284,7 @@ impl PrinterActor {
     fn remember(&mut self, status: &PrinterStatus) {
         self.view.hopper = status.hopper;
         self.view.ribbon_left = status.ribbon_left;
+        self.publish();
     }
 }
 
@@ -253,6 +312,7 @@ impl Actor for PrinterActor {
             }
         }
         self.registry.insert_printer(&self.name, ctx.address());
+        self.publish();
         // Connect now, so the wall shows an unreachable printer at once.
         let asked = self.on_devices(ctx, |d| d.status());
         async move { asked.await.and_then(|r| r) }
@@ -268,6 +328,11 @@ impl Actor for PrinterActor {
 
     fn stopped(&mut self, ctx: &mut Context<Self>) {
         self.registry.remove_printer(&self.name, &ctx.address());
+        self.bus.publish(
+            Update::new(EntityKind::Printer, self.name.clone(), Health::Offline)
+                .reason("offline: its actor stopped; the supervisor restarts it")
+                .scope(self.scope.clone()),
+        );
         // Dropping the sender ends the devices' thread after its job.
         self.jobs = None;
     }
@@ -288,6 +353,8 @@ impl Handler<RunStep> for PrinterActor {
 
     fn handle(&mut self, msg: RunStep, ctx: &mut Context<Self>) -> Self::Result {
         let RunStep { step, work } = msg;
+        self.busy = true;
+        self.publish();
         self.answer(ctx, move |d| d.run_step(step, &work))
     }
 }
@@ -373,5 +440,29 @@ impl Handler<DescribePrinter> for PrinterActor {
 
     fn handle(&mut self, _: DescribePrinter, _: &mut Context<Self>) -> Self::Result {
         MessageResult(self.view.clone())
+    }
+}
+
+/// The wall's words for why a printer needs an operator: the advice of the
+/// printer state its error names (`CARD_JAM` → "card jammed: open the
+/// cover ..."), or the error itself.
+fn operator_reason(error: &str) -> String {
+    cardhub_protocols::printer::status::STATES
+        .iter()
+        .find(|entry| entry.needs_operator && error.contains(entry.wire))
+        .map_or_else(|| error.to_owned(), |entry| entry.advice.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::operator_reason;
+
+    #[test]
+    fn operator_reasons_are_the_states_advice() {
+        assert!(
+            operator_reason("printer P1 refused Sic: CARD_JAM: card jammed: open the cover")
+                .starts_with("card jammed")
+        );
+        assert_eq!(operator_reason("something else"), "something else");
     }
 }

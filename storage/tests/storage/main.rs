@@ -4,6 +4,7 @@
 //! `CARDHUB_REQUIRE_PG=1`.
 
 mod accounts;
+mod alerts;
 mod audit_chain;
 mod cards;
 mod chips;

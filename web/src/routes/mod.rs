@@ -25,6 +25,7 @@ use utoipa_actix_web::{AppExt, UtoipaApp, scope};
 
 use crate::auth::Caller;
 use crate::error;
+use crate::monitor;
 use crate::state::AppState;
 use crate::telemetry;
 
@@ -45,7 +46,14 @@ use crate::telemetry;
         (name = "chip", description = "Card readers, personalisation, card checks and PIN operations"),
         (name = "applications", description = "Persons and card applications (申领)"),
         (name = "workshop", description = "The workshop (制卡车间): extraction, tasks, production lines, progress, waste, performance, envelopes, boxes and dispatch"),
-    )
+        (name = "monitor", description = "The monitoring wall (应用系统监控管理平台): the page, its WebSocket /ws/monitor (docs/monitor-protocol.md), the status snapshot and the alerts"),
+    ),
+    components(schemas(
+        cardhub_actors::status::ClientMessage,
+        cardhub_actors::status::ServerMessage,
+        cardhub_actors::status::Entity,
+        cardhub_actors::status::Filter,
+    ))
 )]
 struct ApiDoc;
 
@@ -71,6 +79,10 @@ where
 {
     app.service(health::healthz)
         .service(health::metrics)
+        .service(monitor::wall_page)
+        .service(monitor::wall_css)
+        .service(monitor::wall_js)
+        .service(monitor::socket::monitor)
         .service(
             scope("/api/v1")
                 .service(identity::check)
@@ -116,7 +128,9 @@ where
                 .service(workshop::dispatch::send)
                 .service(workshop::dispatch::district_sign_off)
                 .service(workshop::dispatch::branch_sign_off)
-                .service(workshop::dispatch::get_dispatch),
+                .service(workshop::dispatch::get_dispatch)
+                .service(monitor::snapshot)
+                .service(monitor::alerts),
         )
 }
 
