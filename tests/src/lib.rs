@@ -7,6 +7,8 @@
 //! The binary must be built first (`make test` does: `cargo build -p
 //! cardhub-web`); `CARDHUB_BIN` names another one.
 
+pub mod browser;
+pub mod monitor;
 pub mod workshop;
 
 use std::io::{BufRead, BufReader};

@@ -393,8 +393,10 @@ impl StatusBus {
                 Some(deltas_frame(&core.epoch, seq, false, passing))
             });
             let Some(frame) = frame else { continue };
+            // A frame bigger than the whole budget still goes to a screen
+            // that has caught up: otherwise it could never get one.
             let queued = screen.shared.queued_bytes.load(Ordering::Acquire);
-            let over_budget = queued + frame.len() > core.config.queue_bytes;
+            let over_budget = queued > 0 && queued + frame.len() > core.config.queue_bytes;
             let sent = !over_budget && screen.tx.try_send(frame.clone()).is_ok();
             if sent {
                 screen
