@@ -192,12 +192,16 @@ impl LineActor {
             (LineState::Running, Some(lane)) => (
                 Health::Warning,
                 Some(format!(
-                    "printer {} is {}{}",
+                    "printer {} {}{}",
                     lane.printer,
-                    lane.activity.replace('-', " "),
+                    match lane.activity.as_str() {
+                        "waiting-operator" => "waits for an operator",
+                        "waiting-printer" => "waits for its link to come back",
+                        _ => "is held after an encoder fault",
+                    },
                     lane.last_error
                         .as_deref()
-                        .map(|e| format!(": {e}"))
+                        .map(|e| format!(": {}", super::printer::operator_reason(e)))
                         .unwrap_or_default()
                 )),
             ),

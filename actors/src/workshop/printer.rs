@@ -29,6 +29,11 @@ use crate::supervision::{Backoff, BackoffPolicy, Jitter};
 /// Ribbon prints left below which the wall shows the printer in warning.
 const RIBBON_LOW: u32 = 50;
 
+/// A printer that has had no command this long is asked for its status, so
+/// a jam, an open cover or a lost link between cards shows on the wall, and
+/// its hopper and ribbon counts stay current.
+const STATUS_POLL: Duration = Duration::from_secs(5);
+
 type DeviceJob = Box<dyn FnOnce(&mut Devices) + Send>;
 
 /// How a printer is, as the line and the API see it.
@@ -75,6 +80,7 @@ pub struct PrinterActor {
     bus: StatusBus,
     scope: Scope,
     busy: bool,
+    last_command: std::time::Instant,
 }
 
 impl PrinterActor {
@@ -113,7 +119,52 @@ impl PrinterActor {
             bus,
             scope,
             busy: false,
+            last_command: std::time::Instant::now(),
         }
+    }
+
+    /// Asks an idle printer how it is (see [`STATUS_POLL`]), and clears a
+    /// latched error whose cause was removed. A line waiting for an operator
+    /// does the same every `fault_poll_ms`, so this poll only runs when
+    /// nobody else talks to the printer.
+    fn poll_status(&mut self, ctx: &mut Context<Self>) {
+        if self.busy
+            || self.probing
+            || self.view.health == PrinterHealth::Offline
+            || self.last_command.elapsed() < STATUS_POLL
+        {
+            return;
+        }
+        // A latched error whose cause is gone is cleared, as the line does
+        // for its printers; the printer refuses while the cause is there.
+        let asked = self.on_devices(ctx, |d| {
+            let status = d.status()?;
+            if status.state.needs_operator() && d.clear_error().is_ok() {
+                return d.status();
+            }
+            Ok(status)
+        });
+        async move { asked.await.and_then(|r| r) }
+            .into_actor(self)
+            .map(|result, act, ctx| match result {
+                Ok(status) => {
+                    act.remember(&status);
+                    if status.state.needs_operator() {
+                        act.set(
+                            PrinterHealth::NeedsOperator,
+                            Some(format!(
+                                "{}: {}",
+                                status.state.wire(),
+                                status.state.advice()
+                            )),
+                        );
+                    } else {
+                        act.online();
+                    }
+                }
+                Err(e) => act.note(&Err::<(), _>(e), ctx),
+            })
+            .spawn(ctx);
     }
 
     /// Tells the status bus how the printer is now.
@@ -167,6 +218,7 @@ impl PrinterActor {
         R: Send + 'static,
         F: FnOnce(&mut Devices) -> R + Send + 'static,
     {
+        self.last_command = std::time::Instant::now();
         let (tx, rx) = oneshot::channel();
         let sent = self.jobs.as_ref().map(|jobs| {
             jobs.send(Box::new(move |devices: &mut Devices| {
@@ -313,6 +365,7 @@ impl Actor for PrinterActor {
         }
         self.registry.insert_printer(&self.name, ctx.address());
         self.publish();
+        ctx.run_interval(STATUS_POLL, |act, ctx| act.poll_status(ctx));
         // Connect now, so the wall shows an unreachable printer at once.
         let asked = self.on_devices(ctx, |d| d.status());
         async move { asked.await.and_then(|r| r) }
@@ -446,7 +499,7 @@ impl Handler<DescribePrinter> for PrinterActor {
 /// The wall's words for why a printer needs an operator: the advice of the
 /// printer state its error names (`CARD_JAM` → "card jammed: open the
 /// cover ..."), or the error itself.
-fn operator_reason(error: &str) -> String {
+pub(crate) fn operator_reason(error: &str) -> String {
     cardhub_protocols::printer::status::STATES
         .iter()
         .find(|entry| entry.needs_operator && error.contains(entry.wire))
