@@ -84,7 +84,7 @@ struct Core {
 }
 
 enum Pending {
-    Set { update: Update, at_ms: i64 },
+    Set { update: Box<Update>, at_ms: i64 },
     Remove { at_ms: i64 },
 }
 
@@ -231,9 +231,13 @@ impl StatusBus {
     /// (only the latest of several updates in one tick).
     pub fn publish(&self, update: Update) {
         let at_ms = now_ms();
-        self.core
-            .lock_pending()
-            .insert(update.key.clone(), Pending::Set { update, at_ms });
+        self.core.lock_pending().insert(
+            update.key.clone(),
+            Pending::Set {
+                update: Box::new(update),
+                at_ms,
+            },
+        );
     }
 
     /// The entity is gone (a reader unplugged, a terminal disconnected).
