@@ -6,7 +6,7 @@
 CARGO ?= cargo
 CARDHUB_CONFIG ?=
 
-.PHONY: run test build lint bench-crypto bench-chip packages-run packages-test
+.PHONY: run test build lint bench-crypto bench-chip bench-monitor packages-run packages-test
 
 run: packages-run
 	$(CARGO) build --release -p cardhub-web --bin cardhub
@@ -33,6 +33,10 @@ bench-chip: packages-test
 	$(CARGO) build --release -p cardhub-web --bin cardhub
 	scripts/pcsc-rig.sh start
 	./target/release/cardhub bench chip
+
+bench-monitor: packages-run
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+	./target/release/cardhub bench monitor
 
 packages-run:
 	@scripts/ensure-packages.sh run

@@ -267,6 +267,17 @@ pub fn bench_workshop(opts: crate::bench::workshop::WorkshopBenchOptions) -> Exi
     }
 }
 
+/// `cardhub bench monitor`.
+pub fn bench_monitor(opts: crate::bench::monitor::MonitorBenchOptions) -> ExitCode {
+    match crate::bench::monitor::run(&opts) {
+        Ok(report) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("bench monitor", e),
+    }
+}
+
 /// `cardhub bench crypto`.
 pub fn bench_crypto(seconds: f64) -> ExitCode {
     let opts = crate::bench::crypto::CryptoBenchOptions {

@@ -181,6 +181,29 @@ enum BenchCommand {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Change-to-screen latency of the monitoring wall's WebSocket under a
+    /// synthetic status load, driven by a hub process: p50/p99, the hub's
+    /// memory and CPU, without and then with screens that stop reading.
+    Monitor {
+        /// Simulated devices publishing their status.
+        #[arg(long, default_value_t = 1000)]
+        devices: u32,
+        /// Status changes a second, all devices together.
+        #[arg(long, default_value_t = 5000)]
+        rate: u32,
+        /// Screens that read their socket (one thread each).
+        #[arg(long, default_value_t = 200)]
+        screens: usize,
+        /// Seconds each of the two phases lasts.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+        /// Screens that stop reading, added in the second phase.
+        #[arg(long, default_value_t = 1)]
+        stalled: usize,
+        /// The hub's coalescing tick (`[monitor] tick_ms`).
+        #[arg(long, default_value_t = 100)]
+        tick_ms: u64,
+    },
 }
 
 fn main() -> ExitCode {
@@ -249,6 +272,24 @@ fn main() -> ExitCode {
                 cards_per_printer,
                 timing,
                 seconds,
+            }),
+            Command::Bench {
+                command:
+                    BenchCommand::Monitor {
+                        devices,
+                        rate,
+                        screens,
+                        seconds,
+                        stalled,
+                        tick_ms,
+                    },
+            } => cli::bench_monitor(cardhub_web::bench::monitor::MonitorBenchOptions {
+                devices,
+                rate,
+                screens,
+                seconds,
+                stalled,
+                tick_ms,
             }),
             Command::Sim {
                 command: SimCommand::Card(options),

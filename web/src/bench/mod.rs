@@ -6,9 +6,12 @@
 //!   a bare PC/SC transmit loop of the same APDUs.
 //! - [`workshop`]: production lines of simulated printers, cards per
 //!   second and the hub's CPU per card.
+//! - [`monitor`]: change-to-screen latency of the monitoring wall's
+//!   WebSocket under a synthetic status load, with stalled screens.
 
 pub mod chip;
 pub mod crypto;
+pub mod monitor;
 pub mod workshop;
 
 use cardhub_protocols::crypto::Hsm;
