@@ -391,6 +391,27 @@ fn an_operator_session_cookie_is_enough_and_the_wall_page_is_served() {
     let welcome = screen.expect("welcome");
     assert_eq!(welcome["caller"], "admin");
 
+    // The protocol's messages are in the OpenAPI document.
+    let doc = hub
+        .http(Some(&hub.dev_token()))
+        .get("/api/v1/openapi.json")
+        .json();
+    assert!(
+        doc["paths"].get("/ws/monitor").is_some(),
+        "the WebSocket is documented"
+    );
+    for schema in [
+        "MonitorServerMessage",
+        "MonitorClientMessage",
+        "MonitorEntity",
+        "MonitorFilter",
+    ] {
+        assert!(
+            doc["components"]["schemas"].get(schema).is_some(),
+            "{schema} is in the OpenAPI document"
+        );
+    }
+
     let page = http.get("/");
     assert_eq!(page.status, 200);
     assert!(
