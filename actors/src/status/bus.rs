@@ -27,12 +27,11 @@
 //! here, outside the actor, so it survives the actor's restarts.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
 use bytestring::ByteString;
-use tokio::sync::mpsc;
+use tokio::sync::Notify;
 
 use super::entity::{Detail, Entity, EntityKey, EntityKind, Scope, Update};
 use super::wire::{Filter, SnapshotReason, VERSION};
@@ -113,14 +112,39 @@ struct State {
 
 struct Screen {
     filter: Filter,
-    tx: mpsc::Sender<ByteString>,
     shared: Arc<ScreenShared>,
 }
 
+impl Drop for Screen {
+    /// Unsubscribed, cut off or the bus gone: the screen's task is told.
+    fn drop(&mut self) {
+        self.shared.lock().closed = true;
+        self.shared.ready.notify_one();
+    }
+}
+
+/// A screen's queue, between the bus (which fills it at each tick) and the
+/// screen's task (which empties it). The bus can empty it too: a screen cut
+/// off holds no stale frames while its socket is blocked.
 #[derive(Default)]
 struct ScreenShared {
-    lagged: AtomicBool,
-    queued_bytes: AtomicUsize,
+    queue: Mutex<ScreenQueue>,
+    /// Wakes the task: a frame was queued, or the screen was cut off.
+    ready: Notify,
+}
+
+#[derive(Default)]
+struct ScreenQueue {
+    frames: VecDeque<ByteString>,
+    bytes: usize,
+    lagged: bool,
+    closed: bool,
+}
+
+impl ScreenShared {
+    fn lock(&self) -> MutexGuard<'_, ScreenQueue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 /// What one tick did.
@@ -162,32 +186,31 @@ pub struct Subscription {
     pub first: ByteString,
     /// The sequence number the first frame is complete up to.
     pub seq: u64,
-    rx: mpsc::Receiver<ByteString>,
     shared: Arc<ScreenShared>,
     id: u64,
     core: Weak<Core>,
 }
 
 impl Subscription {
-    /// The next frame for this screen.
+    /// The next frame for this screen (cancel-safe: a frame is taken only
+    /// when it is returned).
     pub async fn next(&mut self) -> Next {
-        if self.shared.lagged.load(Ordering::Acquire) {
-            return Next::Lagged;
-        }
-        match self.rx.recv().await {
-            Some(frame) => {
-                self.shared
-                    .queued_bytes
-                    .fetch_sub(frame.len(), Ordering::AcqRel);
-                // Frames queued before the cut-off are stale now.
-                if self.shared.lagged.load(Ordering::Acquire) {
-                    Next::Lagged
-                } else {
-                    Next::Frame(frame)
+        loop {
+            {
+                let mut queue = self.shared.lock();
+                if queue.lagged {
+                    return Next::Lagged;
+                }
+                if let Some(frame) = queue.frames.pop_front() {
+                    queue.bytes -= frame.len();
+                    return Next::Frame(frame);
+                }
+                if queue.closed {
+                    return Next::Closed;
                 }
             }
-            None if self.shared.lagged.load(Ordering::Acquire) => Next::Lagged,
-            None => Next::Closed,
+            // A notification sent between the look and here is kept.
+            self.shared.ready.notified().await;
         }
     }
 }
@@ -301,7 +324,6 @@ impl StatusBus {
             }
             None => snapshot_frame(&core.epoch, &state, &filter, reason),
         };
-        let (tx, rx) = mpsc::channel(core.config.queue_frames.max(1));
         let shared = Arc::new(ScreenShared::default());
         let id = state.next_screen;
         state.next_screen += 1;
@@ -309,7 +331,6 @@ impl StatusBus {
             id,
             Screen {
                 filter,
-                tx,
                 shared: Arc::clone(&shared),
             },
         );
@@ -317,7 +338,6 @@ impl StatusBus {
         Subscription {
             first,
             seq: state.seq,
-            rx,
             shared,
             id,
             core: Arc::downgrade(core),
@@ -397,24 +417,26 @@ impl StatusBus {
                 Some(deltas_frame(&core.epoch, seq, false, passing))
             });
             let Some(frame) = frame else { continue };
+            let mut queue = screen.shared.lock();
             // A frame bigger than the whole budget still goes to a screen
             // that has caught up: otherwise it could never get one.
-            let queued = screen.shared.queued_bytes.load(Ordering::Acquire);
-            let over_budget = queued > 0 && queued + frame.len() > core.config.queue_bytes;
-            let sent = !over_budget && screen.tx.try_send(frame.clone()).is_ok();
-            if sent {
-                screen
-                    .shared
-                    .queued_bytes
-                    .fetch_add(frame.len(), Ordering::AcqRel);
-                report.frames += 1;
-            } else if screen.tx.is_closed() {
-                gone.push(id);
-            } else {
-                screen.shared.lagged.store(true, Ordering::Release);
+            let full = queue.frames.len() >= core.config.queue_frames
+                || (queue.bytes > 0 && queue.bytes + frame.len() > core.config.queue_bytes);
+            if full {
+                // Cut off: its stale frames are dropped now, not when its
+                // socket moves again.
+                queue.frames.clear();
+                queue.bytes = 0;
+                queue.lagged = true;
                 report.lagged += 1;
                 gone.push(id);
+            } else {
+                queue.bytes += frame.len();
+                queue.frames.push_back(frame.clone());
+                report.frames += 1;
             }
+            drop(queue);
+            screen.shared.ready.notify_one();
         }
         for id in gone {
             state.screens.remove(&id);
@@ -733,6 +755,15 @@ mod tests {
             assert_eq!(
                 got[0].reason.as_deref(),
                 Some(format!("round {round}").as_str())
+            );
+        }
+        {
+            let queue = slow.shared.lock();
+            assert!(queue.lagged);
+            assert_eq!(
+                (queue.frames.len(), queue.bytes),
+                (0, 0),
+                "a screen cut off holds no stale frames"
             );
         }
         assert!(matches!(slow.next().await, Next::Lagged));
