@@ -8,10 +8,14 @@
 //!   second and the hub's CPU per card.
 //! - [`monitor`]: change-to-screen latency of the monitoring wall's
 //!   WebSocket under a synthetic status load, with stalled screens.
+//!
+//! Shared by them: `procfs.rs`, a process's CPU time and resident memory
+//! from Linux's `/proc`, and `seed_applicant` below.
 
 pub mod chip;
 pub mod crypto;
 pub mod monitor;
+mod procfs;
 pub mod workshop;
 
 use cardhub_protocols::crypto::Hsm;

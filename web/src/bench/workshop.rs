@@ -10,9 +10,9 @@
 //! autostart, and waits until every task is done. It reports cards per
 //! second over the production (first claim to last completion) and the
 //! hub's CPU time per card and as a share of one core, from the hub
-//! process's `/proc/<pid>/stat` (user + system, all threads; USER_HZ is
-//! 100 on Linux). The simulators, pcscd and this process are not the
-//! hub and are not counted.
+//! process's `/proc/<pid>/stat` (user + system, all threads; read by
+//! `procfs.rs`, shared with the monitor bench). The simulators, pcscd and
+//! this process are not the hub and are not counted.
 //!
 //! With `--seconds N` the run stops after N seconds instead (for
 //! realistic timings, where a card takes about 26 s per printer) and
@@ -33,9 +33,6 @@ use cardhub_simulators::printer::{PrinterSimConfig, PrinterSimulator, RunningPri
 use cardhub_storage::photos::NewPhoto;
 use cardhub_storage::workshop::{Extraction, ExtractionKind};
 use cardhub_storage::{Actor, Store, StoreOptions, cards, photos};
-
-/// Linux reports process CPU times in units of USER_HZ, fixed at 100.
-const USER_HZ: f64 = 100.0;
 
 /// Options of `cardhub bench workshop`.
 #[derive(Clone, Debug)]
@@ -379,18 +376,7 @@ fn start_hub(dir: &Path, config: &Path) -> Result<Child, WorkshopBenchError> {
     Ok(child)
 }
 
-/// User + system CPU time of process `pid`, all its threads.
+/// User + system CPU time of the hub, process `pid`, all its threads.
 fn cpu_time(pid: u32) -> Result<Duration, WorkshopBenchError> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))
-        .map_err(setup("read the hub's /proc stat"))?;
-    // The command name (field 2) may hold spaces: count from after it.
-    let after = stat
-        .rfind(')')
-        .map(|i| &stat[i + 2..])
-        .ok_or_else(|| WorkshopBenchError::Setup("unexpected /proc stat".into()))?;
-    let fields: Vec<&str> = after.split_whitespace().collect();
-    // utime and stime are fields 14 and 15 of the whole line.
-    let ticks: f64 =
-        fields[11].parse::<f64>().unwrap_or(0.0) + fields[12].parse::<f64>().unwrap_or(0.0);
-    Ok(Duration::from_secs_f64(ticks / USER_HZ))
+    super::procfs::cpu_time(pid).map_err(setup("the hub's CPU time"))
 }
