@@ -10,6 +10,12 @@
 //!   [`reader::PcscReader`] drives one), and [`reader::ReaderMonitor`], a
 //!   thread that reports readers and cards coming and going as
 //!   [`reader::ReaderEvent`]s.
+//! - [`id_reader`]: identity card readers (身份证阅读器) on serial lines:
+//!   the [`id_reader::IdCardReader`] trait and its GA 467-style driver.
+//! - [`camera`]: USB cameras speaking PTP (证件照相机): the
+//!   [`camera::PtpTransport`] trait (USB via nusb, untested on hardware; TCP
+//!   for the simulator), the [`camera::Camera`] driver's capture flow and
+//!   the centre's photo check [`camera::PhotoRules`].
 //! - `rig` (feature `rig`, for tests): the PC/SC test rig. `scripts/pcsc-rig.sh
 //!   start` runs pcscd on a private reader.conf of vpcd virtual readers
 //!   (vsmartcard), whose "card" is whatever connects to a TCP port;
@@ -37,7 +43,9 @@
 //! a driver live in `cardhub-actors`; the simulated far sides of each
 //! transport (the card behind a vpcd reader) live in `cardhub-simulators`.
 
+pub mod camera;
 pub mod face;
+pub mod id_reader;
 pub mod printer;
 pub mod reader;
 #[cfg(feature = "rig")]

@@ -12,6 +12,9 @@
 //!   and the [`crypto::Hsm`] trait behind which all key material lives.
 //! - [`identity`]: resident ID and permanent-residence ID numbers, the
 //!   nationality/region table.
+//! - [`id_reader`]: the ID card reader's serial frames (GA 467 style) and
+//!   the text blocks of resident and permanent-residence cards.
+//! - [`ptp`]: the Picture Transfer Protocol of the branches' USB cameras.
 //! - [`roles`]: who a caller is (admin, branch operator, outside system...).
 //! - [`card_status`]: the card status machine, the one place that says which
 //!   transitions exist and who may make them.
@@ -24,6 +27,8 @@ pub mod apdu;
 pub mod card_status;
 pub mod chip;
 pub mod crypto;
+pub mod id_reader;
 pub mod identity;
 pub mod printer;
+pub mod ptp;
 pub mod roles;
