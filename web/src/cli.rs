@@ -596,3 +596,110 @@ fn transport_key_from_file(path: &std::path::Path, algorithm: &str) -> Result<St
         )
     })
 }
+
+/// Which sample card the simulated ID card reader holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SimIdCard {
+    /// A resident identity card.
+    Resident,
+    /// A 2017 permanent-residence card ('I').
+    #[value(name = "permanent-2017")]
+    Permanent2017,
+    /// A 2023 permanent-residence card ('Y').
+    #[value(name = "permanent-2023")]
+    Permanent2023,
+    /// No card on the reader.
+    None,
+}
+
+/// `cardhub sim id-reader`.
+#[derive(Debug, clap::Args)]
+pub struct SimIdReaderOptions {
+    /// The card on the reader at start.
+    #[arg(long, value_enum, default_value = "resident")]
+    pub card: SimIdCard,
+}
+
+/// `cardhub sim camera`.
+#[derive(Debug, clap::Args)]
+pub struct SimCameraOptions {
+    /// Where it listens (port 0: any free port).
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:0")]
+    pub listen: std::net::SocketAddr,
+    /// The first photo's seed (each capture draws the next).
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+/// Waits for SIGINT or SIGTERM.
+async fn until_signalled() -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term =
+        signal(SignalKind::terminate()).map_err(|e| format!("cannot listen for SIGTERM: {e}"))?;
+    let mut int =
+        signal(SignalKind::interrupt()).map_err(|e| format!("cannot listen for SIGINT: {e}"))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// `cardhub sim id-reader`: a simulated ID card reader on a pty until
+/// SIGINT or SIGTERM.
+pub async fn sim_id_reader(opts: SimIdReaderOptions) -> ExitCode {
+    use cardhub_simulators::id_reader::{
+        SimCard, sample_permanent_2017, sample_permanent_2023, sample_resident,
+    };
+    let fail = |e: String| {
+        eprintln!("cardhub sim id-reader: {e}");
+        ExitCode::from(2)
+    };
+    let card = match opts.card {
+        SimIdCard::Resident => Some(sample_resident()),
+        SimIdCard::Permanent2017 => Some(sample_permanent_2017()),
+        SimIdCard::Permanent2023 => Some(sample_permanent_2023()),
+        SimIdCard::None => None,
+    };
+    let card = match card.map(|c| SimCard::from_card(&c)).transpose() {
+        Ok(card) => card,
+        Err(e) => return fail(format!("cannot make the sample card: {e}")),
+    };
+    let running = match cardhub_simulators::id_reader::start(card) {
+        Ok(running) => running,
+        Err(e) => return fail(e.to_string()),
+    };
+    println!("pty: {}", running.path().display());
+    println!("cardhub sim id-reader ready");
+    let waited = until_signalled().await;
+    running.stop();
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}
+
+/// `cardhub sim camera`: a simulated PTP camera over TCP until SIGINT or
+/// SIGTERM.
+pub async fn sim_camera(opts: SimCameraOptions) -> ExitCode {
+    use cardhub_simulators::camera::{CameraSimConfig, SimPhoto};
+    let fail = |e: String| {
+        eprintln!("cardhub sim camera: {e}");
+        ExitCode::from(2)
+    };
+    let running = match cardhub_simulators::camera::start(CameraSimConfig {
+        listen: opts.listen,
+        photo: SimPhoto::IdPhoto { seed: opts.seed },
+    }) {
+        Ok(running) => running,
+        Err(e) => return fail(format!("cannot listen on {}: {e}", opts.listen)),
+    };
+    println!("address: {}", running.address());
+    println!("cardhub sim camera ready");
+    let waited = until_signalled().await;
+    running.stop();
+    match waited {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(e),
+    }
+}

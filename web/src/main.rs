@@ -83,6 +83,16 @@ enum SimCommand {
     /// character in the name; the same people for the same `--seed`), then
     /// extracts them into making-card tasks, and exits.
     Portal(cli::SimPortalOptions),
+    /// An ID / permanent-residence card reader (GA 467 frames) on a
+    /// pseudo-terminal, holding a sample card. It prints `pty: PATH` (the
+    /// serial device to open) and then `cardhub sim id-reader ready`, and
+    /// runs until SIGINT or SIGTERM.
+    IdReader(cli::SimIdReaderOptions),
+    /// A PTP still-image camera served over TCP (cardhub's carriage of PTP
+    /// containers), taking the centre's 358 x 441 ID photos. It prints
+    /// `address: HOST:PORT` and then `cardhub sim camera ready`, and runs
+    /// until SIGINT or SIGTERM.
+    Camera(cli::SimCameraOptions),
 }
 
 #[derive(Debug, Subcommand)]
@@ -300,6 +310,12 @@ fn main() -> ExitCode {
             Command::Sim {
                 command: SimCommand::Portal(options),
             } => cli::sim_portal(options),
+            Command::Sim {
+                command: SimCommand::IdReader(options),
+            } => cli::sim_id_reader(options).await,
+            Command::Sim {
+                command: SimCommand::Camera(options),
+            } => cli::sim_camera(options).await,
         }
     })
 }
