@@ -15,6 +15,8 @@
 //! - [`id_reader`]: the ID card reader's serial frames (GA 467 style) and
 //!   the text blocks of resident and permanent-residence cards.
 //! - [`ptp`]: the Picture Transfer Protocol of the branches' USB cameras.
+//! - [`terminal`]: the `/ws/terminal` link between branch terminals and
+//!   the hub: messages, SM2 challenge authentication, at-least-once delivery.
 //! - [`roles`]: who a caller is (admin, branch operator, outside system...).
 //! - [`card_status`]: the card status machine, the one place that says which
 //!   transitions exist and who may make them.
@@ -32,3 +34,4 @@ pub mod identity;
 pub mod printer;
 pub mod ptp;
 pub mod roles;
+pub mod terminal;
