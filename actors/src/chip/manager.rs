@@ -73,10 +73,7 @@ impl ReaderManager {
                 card_present: card,
                 ..DeviceDetail::default()
             }));
-        self.bus.publish(match reason {
-            Some(r) => update.reason(r),
-            None => update,
-        });
+        self.bus.publish(update.maybe_reason(reason));
     }
 
     /// The child spec that runs a manager in the device supervisor.

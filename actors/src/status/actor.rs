@@ -69,14 +69,18 @@ impl StatusBusActor {
         let (_, _, entities) = self.bus.snapshot(&Filter::default());
         let transitions = self.engine.evaluate(&entities, now_ms());
         let Some(tx) = &self.alerts else { return };
-        for t in transitions {
+        let mut transitions = transitions.into_iter();
+        while let Some(t) = transitions.next() {
             if let Err(e) = tx.try_send(t) {
-                tracing::warn!(error = %e, "alert writer is behind; the alert is evaluated again next second");
-                // Forget it so the next evaluation produces it again.
-                let (_, _, entities) = self.bus.snapshot(&Filter::default());
-                self.engine = AlertEngine::new(self.settings.rules.clone());
-                self.engine.adopt(&entities);
-                break;
+                tracing::warn!(error = %e, "alert writer is behind; the alerts are evaluated again next second");
+                // Undone, so the next evaluation produces them again.
+                let t = match e {
+                    mpsc::error::TrySendError::Full(t) | mpsc::error::TrySendError::Closed(t) => t,
+                };
+                for t in std::iter::once(t).chain(transitions) {
+                    self.engine.undo(&t);
+                }
+                return;
             }
         }
     }
@@ -154,43 +158,31 @@ async fn publish_queues(store: &Store, bus: &StatusBus) {
         }
         Err(e) => tracing::warn!(error = %e, "cannot count making-card tasks for the wall"),
     }
-    let outbox = Update::new(EntityKind::Channel, "outbox", Health::Ok);
-    let update = match store.outbox_depth().await {
-        Ok(depth) => {
-            let health = if depth.retrying > 0 {
-                Health::Warning
-            } else {
-                Health::Ok
-            };
-            let update = Update { health, ..outbox };
-            let update = if depth.retrying > 0 {
-                update.reason(format!("{} messages are being retried", depth.retrying))
-            } else {
-                update
-            };
-            update.detail(Detail::Channel(ChannelDetail {
-                peer: "outbox".into(),
-                connected: true,
-                queue_depth: depth.pending.max(0) as u64,
-                sent: 0,
-                failed: depth.retrying.max(0) as u64,
-                success_rate: None,
-            }))
-        }
-        Err(e) => Update {
-            health: Health::Offline,
-            ..outbox
-        }
-        .reason(format!("the database does not answer: {e}"))
-        .detail(Detail::Channel(ChannelDetail {
-            peer: "outbox".into(),
-            connected: false,
-            queue_depth: 0,
-            sent: 0,
-            failed: 0,
-            success_rate: None,
-        })),
+    let (health, reason, connected, depth) = match store.outbox_depth().await {
+        Ok(depth) if depth.retrying > 0 => (
+            Health::Warning,
+            Some(format!("{} messages are being retried", depth.retrying)),
+            true,
+            depth,
+        ),
+        Ok(depth) => (Health::Ok, None, true, depth),
+        Err(e) => (
+            Health::Offline,
+            Some(format!("the database does not answer: {e}")),
+            false,
+            Default::default(),
+        ),
     };
+    let mut update =
+        Update::new(EntityKind::Channel, "outbox", health).detail(Detail::Channel(ChannelDetail {
+            peer: "outbox".into(),
+            connected,
+            queue_depth: depth.pending.max(0) as u64,
+            sent: 0,
+            failed: depth.retrying.max(0) as u64,
+            success_rate: None,
+        }));
+    update.reason = reason;
     bus.publish(update);
 }
 

@@ -162,6 +162,19 @@ impl AlertEngine {
         }
     }
 
+    /// Takes back a transition [`AlertEngine::evaluate`] gave but that could
+    /// not be carried out, so the next evaluation gives it again.
+    pub fn undo(&mut self, transition: &Transition) {
+        match transition {
+            Transition::Raise { rule, subject, .. } => {
+                self.raised.remove(&(*rule, subject.clone()));
+            }
+            Transition::Clear { rule, subject, .. } => {
+                self.raised.insert((*rule, subject.clone()));
+            }
+        }
+    }
+
     /// What to raise and clear, given every entity at `now_ms`.
     pub fn evaluate(&mut self, entities: &[Entity], now_ms: i64) -> Vec<Transition> {
         let mut holding: HashMap<(&'static str, EntityKey), (Scope, Severity, String)> =
@@ -516,6 +529,26 @@ mod tests {
             ..jam.clone()
         };
         restarted.adopt(&[alert]);
-        assert!(restarted.evaluate(&[jam], 50_000).is_empty());
+        assert!(
+            restarted
+                .evaluate(std::slice::from_ref(&jam), 50_000)
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn an_undone_transition_is_given_again_at_the_next_evaluation() {
+        let mut engine = AlertEngine::new(AlertRules::default());
+        let jam = entity(EntityKind::Printer, "p1", Health::Error, 0, Detail::None {});
+        let raised = engine.evaluate(std::slice::from_ref(&jam), 30_000);
+        engine.undo(&raised[0]);
+        assert_eq!(engine.evaluate(std::slice::from_ref(&jam), 31_000), raised);
+        let ok = Entity {
+            state: Health::Ok,
+            ..jam
+        };
+        let cleared = engine.evaluate(std::slice::from_ref(&ok), 32_000);
+        engine.undo(&cleared[0]);
+        assert_eq!(engine.evaluate(&[ok], 33_000), cleared);
     }
 }

@@ -330,6 +330,12 @@ impl Update {
         self
     }
 
+    /// With a reason when there is one.
+    pub fn maybe_reason(mut self, reason: Option<impl Into<String>>) -> Self {
+        self.reason = reason.map(Into::into);
+        self
+    }
+
     /// With a scope.
     pub fn scope(mut self, scope: Scope) -> Self {
         self.scope = scope;

@@ -71,10 +71,7 @@ impl StatusLoad {
                 ribbon_left: (kind == EntityKind::Printer).then(|| rng.random_range(0..1_000)),
                 ..DeviceDetail::default()
             }));
-        match reason {
-            Some(r) => update.reason(r),
-            None => update,
-        }
+        update.maybe_reason(reason)
     }
 
     fn burst(&mut self) {

@@ -232,10 +232,7 @@ impl LineActor {
         let update = Update::new(EntityKind::Line, self.config.name.clone(), health)
             .scope(self.runtime.scope(Some(&self.config.name)))
             .detail(Detail::Line(detail));
-        self.runtime.bus.publish(match reason {
-            Some(r) => update.reason(r),
-            None => update,
-        });
+        self.runtime.bus.publish(update.maybe_reason(reason));
     }
 }
 

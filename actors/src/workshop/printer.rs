@@ -201,10 +201,7 @@ impl PrinterActor {
                 reconnect_attempts: (v.reconnect_attempts > 0).then_some(v.reconnect_attempts),
                 ..DeviceDetail::default()
             }));
-        self.bus.publish(match reason {
-            Some(r) => update.reason(r),
-            None => update,
-        });
+        self.bus.publish(update.maybe_reason(reason));
     }
 
     /// Sends `f` to the devices' thread; its answer comes back on the
