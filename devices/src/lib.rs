@@ -16,6 +16,9 @@
 //!   [`camera::PtpTransport`] trait (USB via nusb, untested on hardware; TCP
 //!   for the simulator), the [`camera::Camera`] driver's capture flow and
 //!   the centre's photo check [`camera::PhotoRules`].
+//! - [`remote`]: the same four kinds at a branch terminal, driven over the
+//!   terminal's `/ws/terminal` link (`terminal://TERMINAL/DEVICE`): the
+//!   pipeline and the card check take them where they take local ones.
 //! - `rig` (feature `rig`, for tests): the PC/SC test rig. `scripts/pcsc-rig.sh
 //!   start` runs pcscd on a private reader.conf of vpcd virtual readers
 //!   (vsmartcard), whose "card" is whatever connects to a TCP port;
@@ -48,5 +51,6 @@ pub mod face;
 pub mod id_reader;
 pub mod printer;
 pub mod reader;
+pub mod remote;
 #[cfg(feature = "rig")]
 pub mod rig;

@@ -10,6 +10,7 @@
 //! Applied → PhotoApproved → DataPrepared → InProduction → Produced → QcPassed
 //!   → Mailed → AtBranch → Received → Activated
 //! InProduction / Produced / QcPassed → Waste      (the task is re-queued as a new card)
+//! QcPassed → Received                            (即时补换: made at the branch counter)
 //! Received / Activated / Unlocked → TemporarilyLost → FormallyLost
 //!                                   TemporarilyLost → Unlocked
 //! most live states → Cancelled;  Cancelled and Waste are final
@@ -242,6 +243,7 @@ pub const TRANSITIONS: &[Transition] = &[
     t(S::QcPassed, S::Mailed, CENTRE_OR_WORKSHOP, "寄送", "dispatched to the branch"),
     t(S::Mailed, S::AtBranch, BRANCH, "网点收卡", "arrival confirmed at the branch"),
     t(S::AtBranch, S::Received, BRANCH, "领卡", "handed to the holder"),
+    t(S::QcPassed, S::Received, BRANCH, "即时领卡", "made at the branch counter and handed over"),
     t(S::Received, S::Activated, BRANCH_OR_OUTSIDE, "启用", "social-security function activated"),
     // Waste: the task is re-queued as a new card elsewhere.
     t(S::InProduction, S::Waste, WORKSHOP, "废卡登记", "failed in production"),

@@ -250,6 +250,7 @@ diesel::table! {
         started_at -> Nullable<Timestamp>,
         finished_at -> Nullable<Timestamp>,
         updated_at -> Timestamp,
+        for_line -> Nullable<Text>,
     }
 }
 

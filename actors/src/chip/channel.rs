@@ -40,7 +40,8 @@ impl From<ReaderError> for JobFailure {
             | ReaderError::Timeout { .. }
             | ReaderError::ServiceUnavailable
             | ReaderError::ServiceRestarted { .. }
-            | ReaderError::NotConnected { .. } => JobFailure::Interrupted(e.to_string()),
+            | ReaderError::NotConnected { .. }
+            | ReaderError::LinkLost { .. } => JobFailure::Interrupted(e.to_string()),
             other => JobFailure::Failed(other.to_string()),
         }
     }

@@ -258,6 +258,22 @@ impl StreamHandler<ReaderEvent> for ReaderManager {
     }
 }
 
+/// A reader event from outside the PC/SC monitor: a branch terminal's
+/// reader appearing, going, or seeing a card come and go (the terminal
+/// link reports them). The reader is named `terminal://TERMINAL/DEVICE`
+/// and driven through the link like any other reader.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct BranchReaderEvent(pub ReaderEvent);
+
+impl Handler<BranchReaderEvent> for ReaderManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: BranchReaderEvent, ctx: &mut Context<Self>) {
+        StreamHandler::handle(self, msg.0, ctx);
+    }
+}
+
 /// Lists the readers the manager drives, with what each holds.
 #[derive(Message)]
 #[rtype(result = "Result<Vec<ReaderInfo>, ChipError>")]

@@ -38,7 +38,7 @@ use zeroize::Zeroizing;
 
 pub use channel::JobFailure;
 pub use config::ChipConfig;
-pub use manager::{ListReaders, ReaderManager, RunJob};
+pub use manager::{BranchReaderEvent, ListReaders, ReaderManager, RunJob};
 pub use reader::{ReaderActor, ReaderInfo};
 
 /// The parsed `[chip]` settings and the handles every job needs.

@@ -96,6 +96,12 @@ pub struct LineConfig {
     /// The line's card number prefix, when not the workshop's.
     #[serde(default)]
     pub number_prefix: Option<String>,
+    /// The branch code of an instant-issue line (即时补换): its printer
+    /// stands at that branch's counter, driven over the terminal's link
+    /// (`terminal://TERMINAL/DEVICE` addresses). It makes only the cards
+    /// queued for it, never the workshop's queue.
+    #[serde(default)]
+    pub branch: Option<String>,
     /// The line's printers.
     pub printers: Vec<PrinterConfig>,
 }
@@ -289,6 +295,7 @@ mod tests {
             autostart: false,
             operator: "op".into(),
             number_prefix: None,
+            branch: None,
             printers: vec![PrinterConfig {
                 name: printer.into(),
                 address: "tcp://127.0.0.1:9101".into(),

@@ -277,6 +277,7 @@ impl Actor for LineActor {
                             .number_prefix
                             .clone()
                             .unwrap_or_else(|| act.runtime.config.number_prefix.clone()),
+                        instant: act.config.branch.is_some(),
                         actor: Who::new(
                             act.config.operator.clone(),
                             cardhub_protocols::roles::Role::WorkshopOperator,
@@ -400,6 +401,8 @@ struct Lane {
     line: String,
     printer: String,
     number_prefix: String,
+    /// Takes only the tasks queued for this line (a branch's).
+    instant: bool,
     actor: Who,
     program: Rc<Program>,
     runtime: Arc<WorkshopRuntime>,
@@ -440,6 +443,7 @@ impl Lane {
                     self.line.clone(),
                     self.printer.clone(),
                     self.number_prefix.clone(),
+                    self.instant,
                     self.actor.clone(),
                 )
                 .await;

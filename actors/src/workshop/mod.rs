@@ -184,6 +184,13 @@ impl Workshop {
         self.lines.keys().cloned().collect()
     }
 
+    /// The instant-issue line at branch `branch` (即时补换), if it has one.
+    pub fn instant_line(&self, branch: &str) -> Option<&LineConfig> {
+        self.lines
+            .values()
+            .find(|line| line.branch.as_deref() == Some(branch))
+    }
+
     async fn line(&self, name: &str) -> Result<actix::Addr<LineActor>, WorkshopError> {
         if !self.lines.contains_key(name) {
             return Err(WorkshopError::UnknownLine {

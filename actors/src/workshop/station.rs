@@ -13,7 +13,7 @@ use cardhub_devices::face::{PageData, Renderer};
 use cardhub_devices::printer::{
     self, CardPosition, CardPrinter, Panel, PrinterAddress, PrinterError, PrinterStatus, Station,
 };
-use cardhub_devices::reader::{PcscReader, ProtocolPreference, ReaderError};
+use cardhub_devices::reader::{ProtocolPreference, ReaderError, open_reader};
 use cardhub_storage::chips::ChipJobStatus;
 use cardhub_storage::{Actor, StorageError};
 use serde_json::{Value, json};
@@ -229,8 +229,8 @@ impl Devices {
         let waited = std::time::Instant::now();
         while stale < 2 {
             if self.slot.is_none() {
-                match PcscReader::open(&self.encoder) {
-                    Ok(reader) => self.slot = Some(Box::new(reader)),
+                match open_reader(&self.encoder) {
+                    Ok(reader) => self.slot = Some(reader),
                     Err(e) => {
                         stale += 1;
                         last = Some(e);

@@ -30,6 +30,8 @@
 //!   [`CapturedPhoto`].
 //! - `error`: [`CameraError`], [`advice`].
 //! - `photo`: [`PhotoRules`], [`PhotoFacts`], [`PhotoRefusal`].
+//! - this file: [`PhotoCamera`] (a local [`Camera`] or a branch
+//!   terminal's), [`Photo`], `open_tcp`, `open_usb`.
 //!
 //! The codec and the session state machine are
 //! `cardhub_protocols::ptp`; the simulated camera on the far side of
@@ -50,6 +52,38 @@ pub use transport::{LinkError, PtpTransport};
 pub use usb::{
     STILL_IMAGE_CLASS, UsbCamera, UsbHotplug, UsbSelector, UsbTransport, UsbWatch, list_cameras,
 };
+
+/// A photo as a camera gave it, before the centre's rules are applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Photo {
+    /// The camera's file name for it (`IMG_0001.JPG`).
+    pub file_name: String,
+    /// The file's bytes (check them with [`PhotoRules`]).
+    pub bytes: Vec<u8>,
+}
+
+/// Anything that takes a photo: a [`Camera`] on a local transport, or a
+/// branch terminal's camera (`crate::remote::RemoteCamera`).
+pub trait PhotoCamera: Send {
+    /// The camera's name.
+    fn name(&self) -> &str;
+    /// Takes one photo and transfers it.
+    fn take_photo(&mut self) -> Result<Photo, CameraError>;
+}
+
+impl<T: PtpTransport> PhotoCamera for Camera<T> {
+    fn name(&self) -> &str {
+        Camera::name(self)
+    }
+
+    fn take_photo(&mut self) -> Result<Photo, CameraError> {
+        let captured = self.capture()?;
+        Ok(Photo {
+            file_name: captured.info.filename.clone(),
+            bytes: captured.bytes,
+        })
+    }
+}
 
 /// Connects to a camera carried over TCP (`host:port`, the simulator).
 pub fn open_tcp(

@@ -30,17 +30,23 @@ pub enum PrinterAddress {
         /// Baud rate.
         baud: u32,
     },
+    /// A printer at a branch terminal, driven over the terminal's link
+    /// (`terminal://T-0001/printer-1`).
+    Terminal(crate::remote::RemoteAddress),
 }
 
 /// Why an address does not parse.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum AddressError {
-    /// Neither `tcp://` nor `serial://`.
+    /// Neither `tcp://`, `serial://` nor `terminal://`.
     #[error(
-        "printer address `{0}` is neither tcp://HOST:PORT nor serial:///DEVICE?baud=N (for example tcp://10.1.2.3:9100)"
+        "printer address `{0}` is neither tcp://HOST:PORT, serial:///DEVICE?baud=N nor terminal://TERMINAL/DEVICE (for example tcp://10.1.2.3:9100)"
     )]
     Scheme(String),
+    /// A `terminal://` address without a terminal and a device.
+    #[error(transparent)]
+    Terminal(#[from] crate::remote::RemoteAddressError),
     /// A TCP address without a usable host and port.
     #[error(
         "printer address `{0}`: give host and port as tcp://HOST:PORT with a port from 1 to 65535"
@@ -74,6 +80,9 @@ impl FromStr for PrinterAddress {
         }
         if let Some(rest) = text.strip_prefix("serial://") {
             return parse_serial(text, rest);
+        }
+        if let Some(remote) = crate::remote::RemoteAddress::parse(text) {
+            return Ok(PrinterAddress::Terminal(remote?));
         }
         Err(AddressError::Scheme(text.to_owned()))
     }
@@ -140,6 +149,7 @@ impl fmt::Display for PrinterAddress {
             Self::Tcp { host, port } if host.contains(':') => write!(f, "tcp://[{host}]:{port}"),
             Self::Tcp { host, port } => write!(f, "tcp://{host}:{port}"),
             Self::Serial { path, baud } => write!(f, "serial://{}?baud={baud}", path.display()),
+            Self::Terminal(remote) => remote.fmt(f),
         }
     }
 }

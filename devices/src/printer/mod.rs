@@ -100,6 +100,12 @@ impl From<StatusReport> for PrinterStatus {
 /// Connects to the printer at `address` with the default timeouts and
 /// setup ([`PrinterOptions::default`]).
 pub fn open(name: &str, address: &PrinterAddress) -> Result<Box<dyn CardPrinter>, PrinterError> {
+    if let PrinterAddress::Terminal(remote) = address {
+        return Ok(Box::new(crate::remote::RemotePrinter::new(
+            name,
+            remote.clone(),
+        )));
+    }
     Ok(Box::new(open_with(
         name,
         address,
@@ -126,6 +132,16 @@ pub fn open_with(
         ),
         PrinterAddress::Serial { path, baud } => {
             Box::new(SerialTransport::open(path, *baud).map_err(connect_failed)?)
+        }
+        PrinterAddress::Terminal(_) => {
+            return Err(PrinterError::Disconnected {
+                printer: name.to_owned(),
+                command: "connect",
+                mid_command: false,
+                reason: format!(
+                    "{address} is a branch terminal's printer: open it with printer::open, which drives it over the terminal's link"
+                ),
+            });
         }
     };
     Printer::new(name, transport, options)

@@ -101,6 +101,31 @@ pub enum ReaderError {
         reader: String,
     },
 
+    /// The link to the terminal the reader is attached to dropped (or did
+    /// not answer) during a command: whether the card ran it is unknown.
+    #[error(
+        "lost the link to reader {reader} during {command}: {reason}; \
+         when the terminal is back, check the card and start the operation again"
+    )]
+    LinkLost {
+        /// The reader's name (`terminal://T/D` for a branch reader).
+        reader: String,
+        /// What was being done.
+        command: String,
+        /// What the link said.
+        reason: String,
+    },
+
+    /// A branch terminal's reader failed in a way PC/SC codes do not
+    /// name here; the terminal's message says what.
+    #[error("reader {reader}: {reason}")]
+    Remote {
+        /// The reader's name.
+        reader: String,
+        /// The terminal's message.
+        reason: String,
+    },
+
     /// Any other PC/SC failure.
     #[error("{context}: {source}")]
     Other {
@@ -170,7 +195,9 @@ impl ReaderError {
             | Self::ProtocolMismatch { reader, .. }
             | Self::Busy { reader }
             | Self::ServiceRestarted { reader }
-            | Self::NotConnected { reader } => Some(reader),
+            | Self::NotConnected { reader }
+            | Self::LinkLost { reader, .. }
+            | Self::Remote { reader, .. } => Some(reader),
             Self::ServiceUnavailable | Self::Other { .. } => None,
         }
     }

@@ -68,6 +68,21 @@ pub trait CardReader: Send {
     fn disconnect(&mut self) -> Result<(), ReaderError>;
 }
 
+/// Opens the reader named `name`: a branch terminal's reader when the
+/// name is a `terminal://TERMINAL/DEVICE` address
+/// ([`crate::remote::RemoteCardReader`]), otherwise the PC/SC reader of
+/// that name.
+pub fn open_reader(name: &str) -> Result<Box<dyn CardReader>, ReaderError> {
+    match crate::remote::RemoteAddress::parse(name) {
+        Some(Ok(address)) => Ok(Box::new(crate::remote::RemoteCardReader::new(address))),
+        Some(Err(e)) => Err(ReaderError::Remote {
+            reader: name.to_owned(),
+            reason: e.to_string(),
+        }),
+        None => Ok(Box::new(PcscReader::open(name)?)),
+    }
+}
+
 /// What a reader holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReaderState {

@@ -78,7 +78,11 @@ pub enum DeviceEvent {
         detail: Option<String>,
     },
     /// A card was placed on or inserted in a reader.
-    CardPresent {},
+    CardPresent {
+        /// A chip card's answer to reset, when the reader gives one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        atr: Option<HexBytes>,
+    },
     /// The card was taken away.
     CardRemoved {},
 }
@@ -110,15 +114,20 @@ impl DeviceCommand {
     }
 }
 
-/// ID card reader commands.
+/// ID card reader commands: one per method of the hub's `IdCardReader`
+/// trait, so a remote reader behaves as a local one.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum IdReaderCommand {
-    /// Whether a card is on the reader (answered with `card_found`).
+    /// 寻卡: whether a card is on the reader (`done`, or `no_card`).
     FindCard {},
-    /// Reads the card's text and photo blocks (answered with `id_card`).
+    /// 选卡: selects the card found (`done`).
+    SelectCard {},
+    /// 读卡: reads the selected card's blocks (`id_card`).
     ReadCard {},
+    /// The security module's self-test (`done`).
+    SamStatus {},
 }
 
 /// Camera commands.
@@ -126,36 +135,152 @@ pub enum IdReaderCommand {
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum CameraCommand {
-    /// Takes one photo (answered with `photo`).
+    /// Takes one photo and transfers it (`photo`).
     Capture {},
 }
 
-/// Smart-card reader commands.
+/// The transmission protocol asked for when connecting to a card.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardProtocol {
+    /// T=0 only.
+    T0,
+    /// T=1 only.
+    T1,
+    /// Whichever the card and reader agree on.
+    Any,
+}
+
+/// Smart-card reader commands: one per method of the hub's `CardReader`
+/// trait.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum CardReaderCommand {
-    /// Sends one command APDU (answered with `apdu_response`).
+    /// What is in the reader (`reader_status`).
+    Status {},
+    /// Powers the card and opens a session (`atr`).
+    Connect {
+        /// The protocol to ask for.
+        protocol: CardProtocol,
+    },
+    /// Sends one command APDU (`apdu_response`).
     Transmit {
         /// The command APDU.
         apdu: HexBytes,
     },
-    /// Resets (powers up) the card (answered with `atr`).
-    Reset {},
+    /// Re-opens the session, resetting the card when `reset` (`atr`).
+    Reconnect {
+        /// Whether the card is reset.
+        reset: bool,
+    },
+    /// Closes the session, leaving the card powered (`done`).
+    Disconnect {},
 }
 
-/// Card printer commands.
+/// Where a card is in a printer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum CardPlace {
+    /// No card in the printer.
+    None,
+    /// At the print head.
+    InPrinter,
+    /// At the contact (chip) encoding station.
+    Contact,
+    /// At the contactless encoding station.
+    Contactless,
+}
+
+/// An encoding station of a printer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EncoderStation {
+    /// The contact (chip) encoder.
+    Contact,
+    /// The contactless encoder.
+    Contactless,
+}
+
+/// A print panel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PrintPanel {
+    /// The black (resin) panel.
+    Black,
+    /// The colour panel (the card face, PNG).
+    Colour,
+    /// The overlay varnish panel.
+    Overlay,
+}
+
+/// A printer's state, in the printer protocol's status vocabulary.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum PrinterCondition {
+    /// Idle, able to take the next command.
+    Ready,
+    /// Busy with a step.
+    Printing,
+    /// A card is stuck.
+    CardJam,
+    /// The ribbon is used up.
+    RibbonOut,
+    /// No blank card left.
+    HopperEmpty,
+    /// The cover is open.
+    CoverOpen,
+}
+
+/// Card printer commands: one per method of the hub's `CardPrinter` trait,
+/// so the workshop pipeline drives a branch printer as it drives its own.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "op", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum PrinterCommand {
-    /// Asks for the printer's state (answered with `printer_status`).
+    /// State, hopper, ribbon and card position (`printer_status`).
     Status {},
-    /// Runs one step of a print job (answered with `step_done`).
-    RunStep {
-        /// The step's name (`feed`, `encode`, `print_front`, `eject`...).
-        step: String,
+    /// Where the card is (`card_position`).
+    CardPosition {},
+    /// Takes a blank card from the hopper (`done`).
+    Feed {},
+    /// Moves the card to an encoding station (`done`).
+    MoveTo {
+        /// The station.
+        station: EncoderStation,
     },
+    /// Downloads one panel (`done`).
+    DownloadPanel {
+        /// The panel.
+        panel: PrintPanel,
+        /// The panel's bytes (the colour panel is a PNG), base64.
+        data_base64: String,
+    },
+    /// Prints the downloaded panels (`done`).
+    Print {},
+    /// Applies the thick overlay film (`done`).
+    Overlay {},
+    /// Ejects the card to the output hopper (`done`).
+    Eject {},
+    /// Puts the card in the reject bin (`done`).
+    Reject {},
+    /// Clears an error whose cause an operator removed (`done`).
+    ClearError {},
+}
+
+/// What a reader holds, as `status` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ReaderHolds {
+    /// No card.
+    Empty,
+    /// A card that answered to reset (`atr` is set).
+    Present,
+    /// A card that does not answer.
+    Mute,
+    /// The reader cannot be asked.
+    Unavailable,
 }
 
 /// What a successful command returned.
@@ -163,21 +288,23 @@ pub enum PrinterCommand {
 #[serde(tag = "kind", rename_all = "snake_case", deny_unknown_fields)]
 #[non_exhaustive]
 pub enum CommandOutput {
-    /// Answers `find_card`.
-    CardFound {
-        /// Whether a card is there.
-        present: bool,
-    },
+    /// The command did what it says and has nothing to return.
+    Done {},
     /// Answers `read_card`: the raw blocks, decoded by the hub with
     /// [`crate::id_reader`] so every terminal decodes the same way.
     IdCard {
-        /// The text block (UCS-2).
+        /// The text block (UCS-2, 256 bytes).
         text: HexBytes,
-        /// The photo block (compressed, as read).
+        /// The photo block (WLT, as read).
         photo: HexBytes,
+        /// The fingerprint block, when read.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        fingerprints: Option<HexBytes>,
     },
     /// Answers `capture`.
     Photo {
+        /// The camera's file name for it.
+        file_name: String,
         /// Media type (`image/jpeg`).
         mime: String,
         /// The image, base64.
@@ -188,27 +315,43 @@ pub enum CommandOutput {
         /// The response APDU.
         response: HexBytes,
     },
-    /// Answers `reset`.
+    /// Answers `connect` and `reconnect`.
     Atr {
         /// The answer to reset.
         atr: HexBytes,
     },
-    /// Answers `status`.
+    /// Answers a card reader's `status`.
+    ReaderStatus {
+        /// What it holds.
+        holds: ReaderHolds,
+        /// The card's ATR when `present`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        atr: Option<HexBytes>,
+        /// Whether the terminal holds a session with the card.
+        connected: bool,
+    },
+    /// Answers a printer's `status`.
     PrinterStatus {
         /// The printer's state.
-        state: DeviceState,
-        /// What the operator should know.
+        state: PrinterCondition,
+        /// Blank cards left, if the printer knows.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        detail: Option<String>,
+        hopper: Option<u32>,
+        /// Ribbon prints left, if the printer knows.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ribbon_left: Option<u32>,
+        /// Where the card is.
+        card: CardPlace,
     },
-    /// Answers `run_step`.
-    StepDone {
-        /// The step that finished.
-        step: String,
+    /// Answers `card_position`.
+    CardPosition {
+        /// Where the card is.
+        card: CardPlace,
     },
 }
 
-/// Why a command failed.
+/// Why a command failed. The codes are the device drivers' error kinds, so
+/// the hub rebuilds the same typed error a local driver would have given.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
@@ -217,21 +360,38 @@ pub enum CommandErrorCode {
     UnknownDevice,
     /// The command's `kind` is not the device's kind.
     WrongDeviceKind,
-    /// The device is offline.
+    /// The device is offline (unplugged, powered off, not found).
     DeviceOffline,
     /// The device is running another command.
     Busy,
-    /// No card on the reader.
+    /// No card on or in the device.
     NoCard,
-    /// The device did not answer in time.
+    /// The card was taken away during the command.
+    CardRemoved,
+    /// A card is there but does not answer.
+    CardMute,
+    /// The device did not answer in time; the command may have run.
     Timeout,
+    /// The link between the terminal and the device broke; `sent` says
+    /// whether the command had gone out (it may have run).
+    LinkLost,
+    /// The device reports a state a person must deal with (a printer's
+    /// jam, ribbon out, hopper empty, cover open: `condition` says which).
+    DeviceState,
+    /// The device refused the command (for this card, in this state).
+    Refused,
+    /// The device answered something the driver does not understand.
+    Protocol,
+    /// The card's data could not be decoded (an ID card's text block).
+    BadData,
     /// The device reported a fault; `message` says which.
     DeviceFault,
     /// The terminal does not support this command.
     Unsupported,
 }
 
-/// A failed command: a code for programs, a message for the operator.
+/// A failed command: a code for programs, a message for the operator, and
+/// what the code needs to be acted on.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandError {
@@ -239,6 +399,28 @@ pub struct CommandError {
     pub code: CommandErrorCode,
     /// What happened and what to try.
     pub message: String,
+    /// For `device_state`: the printer's condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub condition: Option<PrinterCondition>,
+    /// For `link_lost`: whether the command had been sent to the device.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sent: Option<bool>,
+    /// For `refused`: the device's own code word (a printer's `BAD_DATA`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub device_code: Option<String>,
+}
+
+impl CommandError {
+    /// An error with only a code and a message.
+    pub fn new(code: CommandErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            code,
+            message: message.into(),
+            condition: None,
+            sent: None,
+            device_code: None,
+        }
+    }
 }
 
 /// The outcome of a request: `{"ok": {...}}` or `{"error": {...}}`.
@@ -276,6 +458,30 @@ pub enum PushEvent {
         /// The application it was made for.
         application_id: String,
     },
+    /// How a branch operation that used this terminal's devices ended.
+    /// Pushed for every such operation, so a terminal whose link was cut
+    /// in the middle learns after it reconnects whether the operation
+    /// completed or was rolled back.
+    OperationOutcome {
+        /// The hub's id of the operation.
+        operation_id: String,
+        /// What it was (`card_check`, `instant_replacement`...).
+        operation: String,
+        /// How it ended.
+        outcome: Outcome,
+        /// What the operator should know.
+        detail: String,
+    },
+}
+
+/// How an operation ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Everything was done and stored.
+    Completed,
+    /// Nothing of it was stored; it may be started again.
+    RolledBack,
 }
 
 /// Codes of the link-level `error` message.

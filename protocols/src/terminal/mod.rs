@@ -69,9 +69,10 @@ pub use bytes::{HexBytes, NONCE_LEN, Nonce};
 pub use delivery::{Inbox, Outbox, OutboxError, Received};
 pub use envelope::{Correlated, Envelope, VersionProbe};
 pub use messages::{
-    CameraCommand, CardReaderCommand, CommandError, CommandErrorCode, CommandOutput, CommandResult,
-    DeviceCommand, DeviceEvent, DeviceInfo, DeviceKind, DeviceState, ErrorCode, HubMessage,
-    IdReaderCommand, PrinterCommand, PushEvent, Resume, TerminalMessage,
+    CameraCommand, CardPlace, CardProtocol, CardReaderCommand, CommandError, CommandErrorCode,
+    CommandOutput, CommandResult, DeviceCommand, DeviceEvent, DeviceInfo, DeviceKind, DeviceState,
+    EncoderStation, ErrorCode, HubMessage, IdReaderCommand, Outcome, PrintPanel, PrinterCommand,
+    PrinterCondition, PushEvent, ReaderHolds, Resume, TerminalMessage,
 };
 
 /// The link protocol version every frame carries in `v`.

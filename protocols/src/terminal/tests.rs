@@ -125,10 +125,10 @@ fn request_and_response_correlate_through_the_envelope() {
         "t-10",
         "h-6",
         TerminalMessage::Response {
-            result: CommandResult::Error(CommandError {
-                code: CommandErrorCode::NoCard,
-                message: "no card on the reader: insert the card chip first".into(),
-            }),
+            result: CommandResult::Error(CommandError::new(
+                CommandErrorCode::NoCard,
+                "no card on the reader: insert the card chip first",
+            )),
         },
     );
     assert_eq!(
@@ -147,10 +147,17 @@ fn every_device_command_round_trips() {
         DeviceCommand::IdReader(IdReaderCommand::ReadCard {}),
         DeviceCommand::IdReader(IdReaderCommand::FindCard {}),
         DeviceCommand::Camera(CameraCommand::Capture {}),
-        DeviceCommand::CardReader(CardReaderCommand::Reset {}),
+        DeviceCommand::CardReader(CardReaderCommand::Reconnect { reset: true }),
+        DeviceCommand::CardReader(CardReaderCommand::Connect {
+            protocol: CardProtocol::Any,
+        }),
         DeviceCommand::Printer(PrinterCommand::Status {}),
-        DeviceCommand::Printer(PrinterCommand::RunStep {
-            step: "encode".into(),
+        DeviceCommand::Printer(PrinterCommand::MoveTo {
+            station: EncoderStation::Contact,
+        }),
+        DeviceCommand::Printer(PrinterCommand::DownloadPanel {
+            panel: PrintPanel::Colour,
+            data_base64: "iVBORw0K".into(),
         }),
     ];
     for command in commands {
@@ -194,7 +201,7 @@ fn device_list_and_event_shapes() {
         TerminalMessage::DeviceEvent {
             seq: 3,
             device: "id-reader-1".into(),
-            event: DeviceEvent::CardPresent {},
+            event: DeviceEvent::CardPresent { atr: None },
         },
     );
     assert_eq!(

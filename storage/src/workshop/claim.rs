@@ -34,6 +34,10 @@ pub struct Claim<'a> {
     /// The prefix of card numbers issued on this line (see
     /// [`super::format_card_number`]).
     pub number_prefix: &'a str,
+    /// An instant-issue line (a branch's): it takes only the tasks queued
+    /// for it ([`super::queue_instant`]); the workshop's lines take only
+    /// tasks queued for no line in particular.
+    pub instant: bool,
 }
 
 /// Claims the oldest queued task for `claim.printer`, in one transaction:
@@ -62,7 +66,7 @@ pub fn claim_next_task(
         // claims on PostgreSQL never wait for each other in a cycle.
         let mut dropped = Vec::new();
         loop {
-            let Some(task) = next_queued(conn)? else {
+            let Some(task) = next_queued(conn, claim)? else {
                 append_all(conn, hsm, &dropped)?;
                 return Ok(None);
             };
@@ -145,12 +149,20 @@ pub fn claim_next_task(
 
 /// The oldest queued task, locked on PostgreSQL (skipping tasks other
 /// transactions hold).
-fn next_queued(conn: &mut DbConnection) -> Result<Option<Task>, StorageError> {
+fn next_queued(conn: &mut DbConnection, claim: &Claim<'_>) -> Result<Option<Task>, StorageError> {
     // The select clause is typed by backend, so each arm builds its own.
     macro_rules! oldest_queued {
         () => {
             making_card_tasks::table
                 .filter(making_card_tasks::status.eq(TaskStatus::Queued.as_str()))
+                .filter(
+                    making_card_tasks::for_line
+                        .eq(claim.line)
+                        .and(claim.instant.into_sql::<diesel::sql_types::Bool>())
+                        .or(making_card_tasks::for_line
+                            .is_null()
+                            .and((!claim.instant).into_sql::<diesel::sql_types::Bool>())),
+                )
                 .order((
                     making_card_tasks::queued_at.asc(),
                     making_card_tasks::id.asc(),
@@ -297,6 +309,7 @@ impl Store {
         line: String,
         printer: String,
         number_prefix: String,
+        instant: bool,
         actor: Actor,
     ) -> Result<Option<(Task, Card)>, StorageError> {
         let hsm = self.hsm().clone();
@@ -305,6 +318,7 @@ impl Store {
                 line: &line,
                 printer: &printer,
                 number_prefix: &number_prefix,
+                instant,
             };
             claim_next_task(conn, hsm.as_ref(), &claim, &actor)
         })

@@ -153,6 +153,157 @@ pub fn extract(
     })
 }
 
+/// 即时补换: queues the making-card task of one data-prepared card for the
+/// instant-issue line `line` (a branch's printer), in one transaction: a
+/// batch of one (of the holder's extraction kind) and a task only that
+/// line claims ([`super::Claim::instant`]). The card must be
+/// data-prepared and have no task yet; otherwise
+/// [`StorageError::Conflict`] says where it is. Audited as
+/// `workshop.instant.queue`.
+pub fn queue_instant(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    card_id: i64,
+    line: &str,
+    max_attempts: i32,
+    actor: &Actor,
+) -> Result<Task, StorageError> {
+    super::check_name("line", line)?;
+    if !(1..=MAX_ATTEMPTS_LIMIT).contains(&max_attempts) {
+        return Err(StorageError::Invalid {
+            what: "max_attempts",
+            reason: format!("{max_attempts} is outside 1..={MAX_ATTEMPTS_LIMIT}"),
+        });
+    }
+    write_tx(conn, |conn| {
+        let (status, application_id, person_id, document_type): (String, i64, i64, String) =
+            cards::table
+                .inner_join(persons::table)
+                .filter(cards::id.eq(card_id))
+                .select((
+                    cards::status,
+                    cards::application_id,
+                    cards::person_id,
+                    persons::document_type,
+                ))
+                .first(conn)
+                .optional()
+                .map_err(db("look up the card to issue at once"))?
+                .ok_or_else(|| StorageError::NotFound {
+                    what: "card",
+                    key: card_id.to_string(),
+                })?;
+        if status != CardStatus::DataPrepared.as_str() {
+            return Err(StorageError::Conflict {
+                what: format!(
+                    "card {card_id} is {status}, not data-prepared: only a card whose photo is approved and data prepared can be made at the counter"
+                ),
+            });
+        }
+        let kind = if document_type == PERMANENT_RESIDENCE {
+            ExtractionKind::PermanentResidence
+        } else {
+            ExtractionKind::Normal
+        };
+        let now = utc_now();
+        let batch_id: i64 = diesel::insert_into(making_card_batches::table)
+            .values((
+                making_card_batches::kind.eq(kind.as_str()),
+                making_card_batches::task_count.eq(1),
+                making_card_batches::created_by.eq(&actor.name),
+                making_card_batches::created_at.eq(now),
+            ))
+            .returning(making_card_batches::id)
+            .get_result(conn)
+            .map_err(db("insert an instant-issue batch"))?;
+        let task_id: i64 = diesel::insert_into(making_card_tasks::table)
+            .values((
+                making_card_tasks::batch_id.eq(batch_id),
+                making_card_tasks::application_id.eq(application_id),
+                making_card_tasks::person_id.eq(person_id),
+                making_card_tasks::card_id.eq(card_id),
+                making_card_tasks::status.eq(TaskStatus::Queued.as_str()),
+                making_card_tasks::attempts.eq(0),
+                making_card_tasks::max_attempts.eq(max_attempts),
+                making_card_tasks::queued_at.eq(now),
+                making_card_tasks::updated_at.eq(now),
+                making_card_tasks::for_line.eq(line),
+            ))
+            .returning(making_card_tasks::id)
+            .get_result(conn)
+            .map_err(conflict_or_db("insert an instant-issue task", || {
+                format!("application {application_id} already has a making-card task: follow that one")
+            }))?;
+        audit::append(
+            conn,
+            hsm,
+            &AuditEntry::new(
+                actor,
+                "workshop.instant.queue",
+                format!("making-card-task:{task_id}"),
+                serde_json::json!({
+                    "card_id": card_id,
+                    "application_id": application_id,
+                    "line": line,
+                    "batch_id": batch_id,
+                }),
+            ),
+        )?;
+        get_task(conn, task_id)
+    })
+}
+
+/// 即时补换 at a branch counter, in one transaction: the application's
+/// current card, whose photo is stored, is approved and its data prepared
+/// under the centre's delegation to the counter (audited as the centre's
+/// transitions by `instant-issue:<operator>`), and its task is queued for
+/// the branch's instant-issue line ([`queue_instant`]). A card already
+/// data-prepared is only queued. Refused, writing nothing, when the
+/// application has no photo or its card is past data-prepared.
+pub fn issue_at_counter(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    application_id: i64,
+    line: &str,
+    max_attempts: i32,
+    operator: &Actor,
+) -> Result<Task, StorageError> {
+    write_tx(conn, |conn| {
+        let card = super::current_card_of_application(conn, application_id)?;
+        if crate::photos::get_photo(conn, application_id)?.is_none() {
+            return Err(StorageError::Conflict {
+                what: format!(
+                    "application {application_id} has no photo: take the applicant's photo before making the card at the counter"
+                ),
+            });
+        }
+        let centre = Actor::new(
+            format!("instant-issue:{}", operator.name),
+            cardhub_protocols::roles::Role::CentreStaff,
+        );
+        let reason = format!("即时补换 at the counter by {}", operator.name);
+        let mut card = card;
+        for next in [CardStatus::PhotoApproved, CardStatus::DataPrepared] {
+            let before = match next {
+                CardStatus::PhotoApproved => CardStatus::Applied,
+                _ => CardStatus::PhotoApproved,
+            };
+            if card.status == before {
+                card = crate::cards::transition_card(
+                    conn,
+                    hsm,
+                    card.id,
+                    Some(card.version),
+                    next,
+                    &centre,
+                    &reason,
+                )?;
+            }
+        }
+        queue_instant(conn, hsm, card.id, line, max_attempts, operator)
+    })
+}
+
 /// `(card, application, person)` of the cards the extraction would take.
 fn waiting_cards(
     conn: &mut DbConnection,
@@ -184,6 +335,36 @@ fn waiting_cards(
 }
 
 impl Store {
+    /// [`issue_at_counter`] on the blocking pool.
+    pub async fn issue_at_counter(
+        &self,
+        application_id: i64,
+        line: String,
+        max_attempts: i32,
+        operator: Actor,
+    ) -> Result<Task, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("workshop.issue_at_counter", move |conn| {
+            issue_at_counter(conn, hsm.as_ref(), application_id, &line, max_attempts, &operator)
+        })
+        .await
+    }
+
+    /// [`queue_instant`] on the blocking pool.
+    pub async fn queue_instant(
+        &self,
+        card_id: i64,
+        line: String,
+        max_attempts: i32,
+        actor: Actor,
+    ) -> Result<Task, StorageError> {
+        let hsm = self.hsm().clone();
+        self.run("workshop.queue_instant", move |conn| {
+            queue_instant(conn, hsm.as_ref(), card_id, &line, max_attempts, &actor)
+        })
+        .await
+    }
+
     /// [`extract`] on the blocking pool.
     pub async fn extract(
         &self,

@@ -105,6 +105,7 @@ fn claim_on(line: &str) -> Claim<'_> {
         line,
         printer: "printer-1",
         number_prefix: "A",
+        instant: false,
     }
 }
 

@@ -213,18 +213,29 @@ pub async fn check(
     reader: web::Path<String>,
     body: web::Json<CardJobRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    check_on(&state, &caller, reader.into_inner(), body.into_inner()).await
+}
+
+/// Runs a card check on `reader` (a PC/SC name or a branch terminal's
+/// `terminal://` reader).
+pub(crate) async fn check_on(
+    state: &AppState,
+    caller: &Caller,
+    reader: String,
+    body: CardJobRequest,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&MAY_CHECK)?;
     let CardJobRequest {
         card_id,
         permit_chinese_name,
         wait,
-    } = body.into_inner();
+    } = body;
     let request = JobRequest::Check {
         card_id,
         permit_chinese_name,
         actor: caller.actor(),
     };
-    run(&state, reader.into_inner(), request, wait).await
+    run(state, reader, request, wait).await
 }
 
 /// Changes, resets or unblocks the PIN of the card in the reader; the
@@ -249,14 +260,24 @@ pub async fn pin_operation(
     reader: web::Path<String>,
     body: web::Json<PinRequest>,
 ) -> Result<HttpResponse, ApiError> {
+    pin_on(&state, &caller, reader.into_inner(), body.into_inner()).await
+}
+
+/// Runs a PIN operation on `reader` (a PC/SC name or a branch terminal's
+/// `terminal://` reader).
+pub(crate) async fn pin_on(
+    state: &AppState,
+    caller: &Caller,
+    reader: String,
+    body: PinRequest,
+) -> Result<HttpResponse, ApiError> {
     caller.require(&MAY_SERVE_PIN)?;
-    let body = body.into_inner();
     let wait = body.wait;
     let request = JobRequest::Pin {
         operation: body.operation()?,
         actor: caller.actor(),
     };
-    run(&state, reader.into_inner(), request, wait).await
+    run(state, reader, request, wait).await
 }
 
 /// One chip job: personalisation, check or PIN operation.

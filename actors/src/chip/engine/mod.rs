@@ -37,7 +37,7 @@ mod pin;
 
 use std::cell::{Cell, OnceCell};
 
-use cardhub_devices::reader::{CardReader, PcscReader, ReaderError};
+use cardhub_devices::reader::{CardReader, ReaderError, open_reader};
 use cardhub_protocols::apdu::Command;
 use cardhub_protocols::chip::commands;
 use cardhub_protocols::chip::personalise::{self as script, CardObservation};
@@ -67,7 +67,7 @@ pub type OpenReader<'a> = dyn Fn() -> Result<Box<dyn CardReader>, ReaderError> +
 
 /// Opens the PC/SC reader called `name`.
 pub fn pcsc_opener(name: &str) -> impl Fn() -> Result<Box<dyn CardReader>, ReaderError> + '_ {
-    move || PcscReader::open(name).map(|r| Box::new(r) as Box<dyn CardReader>)
+    move || open_reader(name)
 }
 
 /// Runs `request` (recorded as `job`) on the card in the reader of `slot`,

@@ -430,6 +430,7 @@ async fn store_shorthands_run_on_both_backends() {
                 "line-1".into(),
                 "printer-1".into(),
                 "A".into(),
+                false,
                 wang.clone(),
             )
             .await

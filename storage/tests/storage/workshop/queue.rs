@@ -290,3 +290,59 @@ fn the_next_task_is_an_index_lookup() {
         );
     });
 }
+
+#[test]
+fn an_instant_task_goes_only_to_its_branch_line() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        let hsm = hsm.as_ref();
+        with_conn(store, |conn| {
+            let normal = queued_tasks(conn, hsm, 1, 1, 3)?;
+            let card = prepared_card(conn, hsm, 50, "resident-id", None)?;
+            let clerk = actor("clerk", Role::BranchOperator);
+            let instant = workshop::queue_instant(conn, hsm, card.id, "branch-B001", 2, &clerk)?;
+            assert_eq!((instant.status, instant.max_attempts), (TaskStatus::Queued, 2));
+            // Twice is refused: one task per application.
+            let again = workshop::queue_instant(conn, hsm, card.id, "branch-B001", 2, &clerk);
+            assert!(matches!(again, Err(StorageError::Conflict { .. })), "{again:?}");
+
+            let wang = operator("wang");
+            let counter = Claim {
+                instant: true,
+                ..claim_on("branch-B001")
+            };
+            let other_counter = Claim {
+                instant: true,
+                ..claim_on("branch-B002")
+            };
+            assert!(
+                workshop::claim_next_task(conn, hsm, &other_counter, &wang)?.is_none(),
+                "another branch's line does not take it"
+            );
+            let (task, _) = workshop::claim_next_task(conn, hsm, &claim_on("line-1"), &wang)?
+                .expect("the workshop's task");
+            assert_eq!(task.id, normal[0].id, "the workshop line takes its own queue");
+            assert!(
+                workshop::claim_next_task(conn, hsm, &claim_on("line-1"), &wang)?.is_none(),
+                "and never the counter's task"
+            );
+            let (task, card) = workshop::claim_next_task(conn, hsm, &counter, &wang)?
+                .expect("the counter's task");
+            assert_eq!(task.id, instant.id);
+            assert_eq!(card.status, CardStatus::InProduction);
+            assert!(workshop::claim_next_task(conn, hsm, &counter, &wang)?.is_none());
+
+            // A card that is not data-prepared is refused, naming its status.
+            let applied = prepared_card(conn, hsm, 51, "resident-id", None)?;
+            let applied = cards::transition_card(
+                conn, hsm, applied.id, None, CardStatus::Cancelled, &actor("admin", Role::Admin), "test",
+            )?;
+            let refused = workshop::queue_instant(conn, hsm, applied.id, "branch-B001", 2, &clerk);
+            assert!(
+                matches!(&refused, Err(StorageError::Conflict { what }) if what.contains("cancelled")),
+                "{refused:?}"
+            );
+            assert_audit_intact(conn, hsm)
+        });
+    });
+}
