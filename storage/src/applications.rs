@@ -90,9 +90,10 @@ pub struct Application {
     pub updated_at: NaiveDateTime,
 }
 
+/// An application as stored; the branch list selects it too.
 #[derive(Queryable, Selectable)]
 #[diesel(table_name = applications)]
-struct ApplicationRow {
+pub(crate) struct ApplicationRow {
     id: i64,
     person_id: i64,
     kind: String,

@@ -18,7 +18,11 @@
 //!   [`photos`] (the holder's photo per application), [`workshop`]
 //!   (making-card tasks, production steps, waste, statistics, envelopes,
 //!   boxes and dispatch), [`devices`], [`outbox`], [`alerts`] (the
-//!   monitoring wall's alerts, open and cleared).
+//!   monitoring wall's alerts, open and cleared), [`terminals`] (the branch
+//!   PCs allowed on `/ws/terminal`, with their SM2 public keys).
+//! - [`branch`]: branch business: ID reads, application evidence, the
+//!   branch operations register, counter card operations, audited holder
+//!   look-ups, the self-service machine register.
 //! - `testing` (feature `testing`): a fresh SQLite file and a fresh
 //!   PostgreSQL database per test.
 //!
@@ -36,6 +40,7 @@ pub mod names;
 pub mod alerts;
 pub mod applications;
 pub mod audit;
+pub mod branch;
 pub mod branches;
 pub mod cards;
 pub mod chips;
@@ -50,6 +55,7 @@ pub mod photos;
 pub mod schema;
 pub mod sessions;
 pub mod store;
+pub mod terminals;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod tokens;

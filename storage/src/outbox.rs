@@ -21,6 +21,15 @@ use crate::{Store, to_stored_precision, utc_now};
 /// [`crate::cards::transition_card`].
 pub const CARD_STATUS_TOPIC: &str = "card-status";
 
+/// Topic of the holder's SMS after a branch operation (the template name
+/// and a reference to the holder's phone, never the number); payload in
+/// `docs/outbox-topics.md`, written by [`crate::branch::operations`].
+pub const SMS_CARD_STATUS_TOPIC: &str = "sms.card-status";
+
+/// Topic of the bank's notice of a loss, an unlock or a cancellation made
+/// at a branch; payload in `docs/outbox-topics.md`.
+pub const BANK_CARD_STATUS_TOPIC: &str = "bank.card-status";
+
 /// A queued message.
 #[derive(Clone, Debug, PartialEq, Eq, Queryable, Selectable)]
 #[diesel(table_name = outbox)]

@@ -92,6 +92,7 @@ diesel::table! {
         last_login_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        manual_entry -> Bool,
     }
 }
 
@@ -364,6 +365,81 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    terminals (id) {
+        id -> BigInt,
+        terminal_id -> Text,
+        branch_id -> BigInt,
+        public_key -> Binary,
+        status -> Text,
+        description -> Nullable<Text>,
+        registered_at -> Timestamp,
+        last_seen_at -> Nullable<Timestamp>,
+        last_address -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    id_reads (id) {
+        id -> BigInt,
+        branch_id -> BigInt,
+        terminal_id -> Text,
+        operator -> Text,
+        document_type -> Text,
+        document_number_enc -> Binary,
+        document_number_idx -> Binary,
+        name -> Text,
+        english_name -> Nullable<Text>,
+        chinese_name -> Nullable<Text>,
+        sex -> Integer,
+        ethnicity -> Nullable<Integer>,
+        birth_date -> Date,
+        nationality -> Nullable<Integer>,
+        valid_from -> Nullable<Date>,
+        valid_to -> Nullable<Date>,
+        read_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    application_evidence (application_id) {
+        application_id -> BigInt,
+        branch_id -> BigInt,
+        entry -> Text,
+        id_read_id -> Nullable<BigInt>,
+        manual_reason -> Nullable<Text>,
+        operator -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    branch_operations (id) {
+        id -> BigInt,
+        branch_id -> BigInt,
+        operator -> Text,
+        kind -> Text,
+        card_id -> Nullable<BigInt>,
+        application_id -> Nullable<BigInt>,
+        outcome -> Text,
+        at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    self_service_machines (id) {
+        id -> BigInt,
+        machine_id -> Text,
+        branch_id -> BigInt,
+        location -> Text,
+        public_key -> Binary,
+        status -> Text,
+        last_signed_ms -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
 diesel::joinable!(applications -> persons (person_id));
 diesel::joinable!(applications -> branches (branch_id));
 diesel::joinable!(cards -> persons (person_id));
@@ -383,6 +459,12 @@ diesel::joinable!(boxes -> branches (branch_id));
 diesel::joinable!(boxes -> dispatch_batches (dispatch_id));
 diesel::joinable!(box_cards -> boxes (box_id));
 diesel::joinable!(box_cards -> cards (card_id));
+diesel::joinable!(id_reads -> branches (branch_id));
+diesel::joinable!(application_evidence -> applications (application_id));
+diesel::joinable!(application_evidence -> id_reads (id_read_id));
+diesel::joinable!(branch_operations -> branches (branch_id));
+diesel::joinable!(self_service_machines -> branches (branch_id));
+diesel::joinable!(terminals -> branches (branch_id));
 
 diesel::allow_tables_to_appear_in_same_query!(
     branches,
@@ -412,4 +494,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     dispatch_status_history,
     production_lines,
     alerts,
+    id_reads,
+    application_evidence,
+    branch_operations,
+    self_service_machines,
+    terminals,
 );

@@ -7,8 +7,10 @@
 //! The binary must be built first (`make test` does: `cargo build -p
 //! cardhub-web`); `CARDHUB_BIN` names another one.
 
+pub mod branch;
 pub mod browser;
 pub mod monitor;
+pub mod terminal;
 pub mod workshop;
 
 use std::io::{BufRead, BufReader};
@@ -237,6 +239,7 @@ fn hub_command(dir: &Path, env: &[(String, String)]) -> Command {
         // The demo's simulated printers and applicants stay out of tests.
         .env("CARDHUB_SIMULATORS__PRINTERS", "false")
         .env("CARDHUB_SIMULATORS__APPLICATIONS", "0")
+        .env("CARDHUB_SIMULATORS__BRANCH", "")
         .env("RUST_LOG", "warn");
     for (k, v) in env {
         cmd.env(k, v);
@@ -322,6 +325,18 @@ impl Http {
             req = req.header("Authorization", format!("Bearer {t}"));
         }
         finish(req.call())
+    }
+
+    /// PATCH a JSON value.
+    pub fn patch(&self, path: &str, body: &Value) -> Reply {
+        let mut req = self
+            .agent
+            .patch(format!("{}{path}", self.base))
+            .header("Content-Type", "application/json");
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        finish(req.send(body.to_string()))
     }
 
     /// POST a JSON value.

@@ -3,55 +3,11 @@
 //! by cardhub's drivers across the real transport: what a branch PC's
 //! `cardhub terminal` will do with them.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use cardhub_devices::camera::{CameraOptions, PhotoRules};
 use cardhub_devices::id_reader::{IdCard, IdCardReader, IdReaderConfig};
-use cardhub_tests::cardhub_bin;
-
-/// A simulator child process; killed on drop.
-struct Sim {
-    child: Child,
-    fields: std::collections::BTreeMap<String, String>,
-}
-
-impl Sim {
-    /// Runs `cardhub sim <args>` until it prints `cardhub sim <what> ready`.
-    fn start(args: &[&str], ready: &str) -> Sim {
-        let mut child = Command::new(cardhub_bin())
-            .arg("sim")
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the simulator starts");
-        let stdout = child.stdout.take().expect("piped");
-        let mut fields = std::collections::BTreeMap::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            if line == ready {
-                return Sim { child, fields };
-            }
-            if let Some((k, v)) = line.split_once(": ") {
-                fields.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = child.wait();
-        panic!("`cardhub sim {args:?}` ended before it was ready ({status:?}): {fields:?}");
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
+use cardhub_tests::branch::Sim;
 
 #[test]
 fn a_permanent_residence_card_is_read_from_the_simulated_reader_over_its_pty() {

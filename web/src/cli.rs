@@ -1,4 +1,4 @@
-//! The administration commands behind `cardhub db|token|operator|audit|bench`.
+//! The administration commands behind `cardhub db|token|operator|terminals|audit|bench`.
 //! Each opens the same key store and database the hub uses (from the same
 //! configuration), does one thing, prints the outcome for a person, and
 //! returns the process exit code: 0 done, 1 the check failed (audit), 2 the
@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use cardhub_protocols::crypto::password;
 use cardhub_protocols::roles::Role;
-use cardhub_storage::{Actor, Store, operators};
+use cardhub_storage::{Actor, Store, operators, terminals};
 
 use crate::auth::{TOKEN_PREFIX, new_secret};
 use crate::bootstrap;
@@ -134,12 +134,15 @@ pub async fn token_revoke(config: &Config, name: &str) -> ExitCode {
 
 /// `cardhub operator create`: the password comes from one line of standard
 /// input, or is generated and printed when standard input is a terminal.
+/// With `manual_entry` the account may accept applications without an ID
+/// card read (granted in the same transaction).
 pub async fn operator_create(
     config: &Config,
     username: &str,
     display_name: Option<&str>,
     role: Role,
     branch: Option<&str>,
+    manual_entry: bool,
 ) -> ExitCode {
     let (password, generated) = if std::io::stdin().is_terminal() {
         (new_secret(""), true)
@@ -173,9 +176,17 @@ pub async fn operator_create(
         branch_code: branch.map(str::to_owned),
         password_hash: hash,
     };
-    match store.create_operator(new, shell_actor()).await {
+    match store
+        .create_operator_with_permissions(new, manual_entry, shell_actor())
+        .await
+    {
         Ok(_) => {
-            println!("created operator `{username}` with role {role}");
+            let manual = if manual_entry {
+                ", manual entry allowed"
+            } else {
+                ""
+            };
+            println!("created operator `{username}` with role {role}{manual}");
             if generated {
                 println!("password (shown once): {password}");
             }
@@ -216,6 +227,113 @@ pub async fn operator_list(config: &Config) -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => fail("operator list", e),
+    }
+}
+
+/// `cardhub terminals register`.
+pub async fn terminals_register(
+    config: &Config,
+    id: &str,
+    branch: &str,
+    public_key_hex: &str,
+    description: Option<&str>,
+) -> ExitCode {
+    let public_key = match hex::decode(public_key_hex.trim()) {
+        Ok(k) => k,
+        Err(e) => {
+            return fail(
+                "terminals register",
+                format!("--public-key is not hex ({e}): give 130 hex digits starting 04"),
+            );
+        }
+    };
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    let new = terminals::NewTerminal {
+        terminal_id: id.to_owned(),
+        branch_code: branch.to_owned(),
+        public_key,
+        description: description.map(str::to_owned),
+    };
+    match store.register_terminal(new, shell_actor()).await {
+        Ok(t) => {
+            println!(
+                "registered terminal `{}` for branch {} ({}); it may connect now",
+                t.terminal_id, t.branch_code, t.branch_name
+            );
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("terminals register", e),
+    }
+}
+
+/// `cardhub terminals list`.
+pub async fn terminals_list(config: &Config) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store.list_terminals().await {
+        Ok(list) => {
+            println!(
+                "{:<20} {:<10} {:<9} {:<20} {:<22} description",
+                "terminal", "branch", "status", "last seen (UTC)", "from"
+            );
+            for t in list {
+                let seen = t
+                    .last_seen_at
+                    .map(|d| d.format("%Y-%m-%d %H:%M:%S").to_string());
+                println!(
+                    "{:<20} {:<10} {:<9} {:<20} {:<22} {}",
+                    t.terminal_id,
+                    t.branch_code,
+                    t.status.as_str(),
+                    seen.as_deref().unwrap_or("never"),
+                    t.last_address.as_deref().unwrap_or("-"),
+                    t.description.as_deref().unwrap_or(""),
+                );
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail("terminals list", e),
+    }
+}
+
+/// `cardhub terminals disable` and `enable`.
+pub async fn terminals_set_status(
+    config: &Config,
+    id: &str,
+    status: terminals::TerminalStatus,
+) -> ExitCode {
+    let store = match open(config).await {
+        Ok(s) => s,
+        Err(code) => return code,
+    };
+    match store
+        .set_terminal_status(id.to_owned(), status, shell_actor())
+        .await
+    {
+        Ok(t) => {
+            match t.status {
+                terminals::TerminalStatus::Disabled => println!(
+                    "terminal `{id}` is disabled: it is refused at its next connection (POST /api/v1/terminals/{id}/disable also closes a running link)"
+                ),
+                terminals::TerminalStatus::Active => {
+                    println!("terminal `{id}` is active: it may connect")
+                }
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => fail(&format!("terminals {}", status_verb(status)), e),
+    }
+}
+
+fn status_verb(status: terminals::TerminalStatus) -> &'static str {
+    match status {
+        terminals::TerminalStatus::Active => "enable",
+        terminals::TerminalStatus::Disabled => "disable",
     }
 }
 
@@ -275,6 +393,21 @@ pub fn bench_monitor(opts: crate::bench::monitor::MonitorBenchOptions) -> ExitCo
             ExitCode::SUCCESS
         }
         Err(e) => fail("bench monitor", e),
+    }
+}
+
+/// `cardhub bench terminals`. Runs on a thread of its own: the load
+/// generator starts actix systems of its own, which cannot nest in the
+/// command's runtime.
+pub fn bench_terminals(opts: crate::bench::terminals::TerminalBenchOptions) -> ExitCode {
+    let run = std::thread::spawn(move || crate::bench::terminals::run(&opts));
+    match run.join() {
+        Ok(Ok(report)) => {
+            println!("{report}");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => fail("bench terminals", e),
+        Err(_) => fail("bench terminals", "the load generator panicked"),
     }
 }
 

@@ -16,6 +16,7 @@ use toml::Value;
 
 pub use crate::monitor::MonitorConfig;
 pub use crate::simulate::SimulatorsConfig;
+pub use crate::terminal::TerminalConfig;
 pub use cardhub_actors::SupervisionConfig;
 pub use cardhub_actors::chip::ChipConfig;
 pub use cardhub_actors::workshop::WorkshopConfig;
@@ -66,6 +67,9 @@ pub struct Config {
     /// Simulated printers and applications for a laptop with no hardware
     /// (development only).
     pub simulators: SimulatorsConfig,
+    /// The branch terminals' link (`/ws/terminal`).
+    #[serde(default)]
+    pub terminal: TerminalConfig,
 }
 
 /// `[http]`

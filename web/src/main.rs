@@ -1,5 +1,5 @@
 //! The `cardhub` binary: the hub (`serve`) and its administration commands
-//! (`db migrate`, `token`, `operator`, `audit verify`, `bench`) and the
+//! (`db migrate`, `token`, `operator`, `terminals`, `audit verify`, `bench`) and the
 //! simulated devices and parties (`sim card`, `sim printer`, `sim
 //! portal`). Each command reads the same configuration as the hub
 //! (embedded default, `--config`, `CARDHUB_*` variables). The work is in
@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use cardhub_protocols::roles::Role;
+use cardhub_storage::terminals::TerminalStatus;
 use clap::{Parser, Subcommand};
 
 use cardhub_web::cli;
@@ -45,6 +46,12 @@ enum Command {
         #[command(subcommand)]
         command: OperatorCommand,
     },
+    /// Branch terminals allowed on /ws/terminal: register a branch PC's
+    /// SM2 key, list, disable, enable.
+    Terminals {
+        #[command(subcommand)]
+        command: TerminalsCommand,
+    },
     /// The tamper-evident audit log.
     Audit {
         #[command(subcommand)]
@@ -60,6 +67,13 @@ enum Command {
         #[command(subcommand)]
         command: SimCommand,
     },
+    /// The branch agent: finds this PC's devices (ID card reader, camera,
+    /// PC/SC readers, card printer) and carries their commands and events
+    /// over one WebSocket to the hub's /ws/terminal. `--config` is the
+    /// terminal's own file (config/terminal.example.toml), not the hub's.
+    /// With `--new-key` it makes the terminal's key, prints the
+    /// registration command for the centre, and exits.
+    Terminal(cardhub_web::agent::TerminalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -141,9 +155,48 @@ enum OperatorCommand {
         /// Branch code, for branch operators.
         #[arg(long)]
         branch: Option<String>,
+        /// Allow the operator to accept applications without an ID card
+        /// read (手工录入), e.g. when the reader is out of order.
+        #[arg(long)]
+        manual_entry: bool,
     },
     /// List operators.
     List,
+}
+
+#[derive(Debug, Subcommand)]
+enum TerminalsCommand {
+    /// Register a branch terminal; it may connect at once.
+    Register {
+        /// Its id (`T-0001`): letters, digits, `-`, `_`, `.`.
+        #[arg(long)]
+        id: String,
+        /// The code of the branch it serves.
+        #[arg(long)]
+        branch: String,
+        /// Its SM2 public key, SEC1 hex (130 digits starting 04, as
+        /// `cardhub terminal --new-key` prints it).
+        #[arg(long, value_name = "HEX")]
+        public_key: String,
+        /// Where it stands, in words.
+        #[arg(long)]
+        description: Option<String>,
+    },
+    /// List terminals (ids, branches, status, when last seen).
+    List,
+    /// Disable a terminal: it is refused at its next connection (a running
+    /// hub closes its link when disabled over HTTP).
+    Disable {
+        /// The terminal's id.
+        #[arg(long)]
+        id: String,
+    },
+    /// Enable a disabled terminal.
+    Enable {
+        /// The terminal's id.
+        #[arg(long)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,6 +244,30 @@ enum BenchCommand {
         #[arg(long)]
         seconds: Option<u64>,
     },
+    /// Branch terminals' sessions held over /ws/terminal (heartbeats
+    /// only) while branch operators send information queries over HTTP,
+    /// driven by a hub process: query p50/p99 and the hub's memory per
+    /// idle session.
+    Terminals {
+        /// Terminal sessions held.
+        #[arg(long, default_value_t = 10_000)]
+        sessions: usize,
+        /// Information queries a second.
+        #[arg(long, default_value_t = 2_000)]
+        rate: u32,
+        /// Seconds of queries.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Seconds the sessions idle before the hub's memory is read.
+        #[arg(long, default_value_t = 20)]
+        idle_secs: u64,
+        /// Holders the queries look up.
+        #[arg(long, default_value_t = 1_000)]
+        persons: usize,
+        /// Sessions linking at once.
+        #[arg(long, default_value_t = 64)]
+        connect_concurrency: usize,
+    },
     /// Change-to-screen latency of the monitoring wall's WebSocket under a
     /// synthetic status load, driven by a hub process: p50/p99, the hub's
     /// memory and CPU, without and then with screens that stop reading.
@@ -218,6 +295,11 @@ enum BenchCommand {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    // The terminal reads its own configuration, not the hub's.
+    let command = match args.command {
+        Command::Terminal(options) => return cardhub_web::agent::main(args.config, options),
+        command => command,
+    };
     let config = match Config::load(args.config.as_deref()) {
         Ok(c) => c,
         Err(e) => {
@@ -228,7 +310,7 @@ fn main() -> ExitCode {
     cardhub_web::telemetry::init_logging(&config.log);
     let system = actix_rt::System::new();
     system.block_on(async move {
-        match args.command {
+        match command {
             Command::Serve => cli::serve(config).await,
             Command::Db {
                 command: DbCommand::Migrate,
@@ -246,6 +328,7 @@ fn main() -> ExitCode {
                     display_name,
                     role,
                     branch,
+                    manual_entry,
                 } => {
                     cli::operator_create(
                         &config,
@@ -253,10 +336,35 @@ fn main() -> ExitCode {
                         display_name.as_deref(),
                         role,
                         branch.as_deref(),
+                        manual_entry,
                     )
                     .await
                 }
                 OperatorCommand::List => cli::operator_list(&config).await,
+            },
+            Command::Terminals { command } => match command {
+                TerminalsCommand::Register {
+                    id,
+                    branch,
+                    public_key,
+                    description,
+                } => {
+                    cli::terminals_register(
+                        &config,
+                        &id,
+                        &branch,
+                        &public_key,
+                        description.as_deref(),
+                    )
+                    .await
+                }
+                TerminalsCommand::List => cli::terminals_list(&config).await,
+                TerminalsCommand::Disable { id } => {
+                    cli::terminals_set_status(&config, &id, TerminalStatus::Disabled).await
+                }
+                TerminalsCommand::Enable { id } => {
+                    cli::terminals_set_status(&config, &id, TerminalStatus::Active).await
+                }
             },
             Command::Audit {
                 command: AuditCommand::Verify,
@@ -301,6 +409,24 @@ fn main() -> ExitCode {
                 stalled,
                 tick_ms,
             }),
+            Command::Bench {
+                command:
+                    BenchCommand::Terminals {
+                        sessions,
+                        rate,
+                        seconds,
+                        idle_secs,
+                        persons,
+                        connect_concurrency,
+                    },
+            } => cli::bench_terminals(cardhub_web::bench::terminals::TerminalBenchOptions {
+                sessions,
+                rate,
+                seconds,
+                idle_secs,
+                persons,
+                connect_concurrency,
+            }),
             Command::Sim {
                 command: SimCommand::Card(options),
             } => cli::sim_card(options),
@@ -316,6 +442,7 @@ fn main() -> ExitCode {
             Command::Sim {
                 command: SimCommand::Camera(options),
             } => cli::sim_camera(options).await,
+            Command::Terminal(_) => unreachable!("handled before the hub's configuration is read"),
         }
     })
 }

@@ -123,8 +123,19 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             config.auth.max_failed_logins_per_address,
             chrono::TimeDelta::seconds(config.auth.lockout_secs as i64),
         )),
+        terminals: crate::terminal::TerminalSessions::new(
+            config.terminal.clone(),
+            store.clone(),
+            bus.clone(),
+        ),
         bus,
     };
+    tokio::spawn(state.terminals.clone().run_sweeper());
+    if config.chip.enabled {
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        state.terminals.feed_readers(tx);
+        tokio::spawn(forward_branch_readers(state.clone(), rx));
+    }
 
     let app_state = state.clone();
     let workers = if config.http.workers == 0 {
@@ -181,6 +192,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
     let server_task = tokio::spawn(server);
     if let Some(addr) = addrs.first() {
         simulators.start_portal(&config, &store, *addr).await;
+        simulators.start_branch(&config, &store, *addr).await;
     }
     let outcome = tokio::select! {
         signal = signals.recv() => {
@@ -192,7 +204,11 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
             other => format!("{other:?}"),
         })),
     };
-    handle.stop(true).await;
+    let stopped = handle.stop(true);
+    // Terminals' links are responses that never end: closed now, or the
+    // graceful stop would wait its whole timeout for them.
+    state.terminals.shut_down();
+    stopped.await;
     if let Ok(Err(e)) = server_task.await {
         return Err(ServeError::Http(e));
     }
@@ -347,5 +363,46 @@ impl ShutdownSignals {
             _ = self.term.recv() => "SIGTERM",
             _ = self.int.recv() => "SIGINT",
         }
+    }
+}
+
+/// Hands the branch terminals' card readers to the card reader manager, so
+/// each gets a reader actor like a local reader: the chip jobs (card
+/// check, PIN) run on them unchanged. A manager the supervisor restarted
+/// knows none of them: it is told of every reader still linked first.
+async fn forward_branch_readers(
+    state: AppState,
+    mut events: tokio::sync::mpsc::UnboundedReceiver<cardhub_devices::reader::ReaderEvent>,
+) {
+    use cardhub_actors::chip::BranchReaderEvent;
+    use cardhub_devices::reader::ReaderEvent;
+    let mut linked = std::collections::BTreeSet::new();
+    let mut manager = None;
+    while let Some(event) = events.recv().await {
+        match &event {
+            ReaderEvent::ReaderAdded(name) => {
+                linked.insert(name.clone());
+            }
+            ReaderEvent::ReaderRemoved(name) => {
+                linked.remove(name);
+            }
+            _ => {}
+        }
+        let addr = match state.reader_manager().await {
+            Ok(addr) => addr,
+            Err(e) => {
+                tracing::warn!(error = %e, "a branch card reader cannot be handed to the reader manager");
+                continue;
+            }
+        };
+        if manager.as_ref() != Some(&addr) {
+            for name in &linked {
+                if !matches!(&event, ReaderEvent::ReaderAdded(n) if n == name) {
+                    addr.do_send(BranchReaderEvent(ReaderEvent::ReaderAdded(name.clone())));
+                }
+            }
+            manager = Some(addr.clone());
+        }
+        addr.do_send(BranchReaderEvent(event));
     }
 }

@@ -97,6 +97,12 @@ pub struct SimulatorsConfig {
     pub status_devices: u32,
     /// Status changes a second the synthetic devices make in all.
     pub status_changes_per_sec: u32,
+    /// The code of a simulated branch counter (development mode): a
+    /// community branch of that code, a `clerk` branch operator, a
+    /// simulated ID reader (pty) and camera (TCP), and a `cardhub terminal`
+    /// child carrying them to the hub ([`crate::sim_branch`]). Empty: none.
+    #[serde(default)]
+    pub branch: String,
 }
 
 /// How long the simulated printers' steps take.
@@ -267,13 +273,15 @@ pub fn rig_card_port(reader: &str) -> Option<u16> {
 pub struct Simulators {
     printers: Vec<SimChild>,
     portal: Option<SimChild>,
+    /// The simulated branch's devices and terminal.
+    pub(crate) branch: Vec<SimChild>,
     /// The rig's lease locks of the printers' encoder readers, held while
     /// the printers run.
     leases: Vec<File>,
 }
 
 #[derive(Debug)]
-struct SimChild {
+pub(crate) struct SimChild {
     what: String,
     child: Child,
     log: PathBuf,
@@ -390,7 +398,10 @@ impl Simulators {
     /// Stops every child: SIGTERM, then up to [`STOP_TIMEOUT`] for them to
     /// exit, then SIGKILL.
     pub async fn stop(mut self) {
-        let mut children: Vec<SimChild> = self.portal.take().into_iter().collect();
+        // The terminal and its devices first: a terminal outliving the hub
+        // would only log reconnections.
+        let mut children = std::mem::take(&mut self.branch);
+        children.extend(self.portal.take());
         children.append(&mut self.printers);
         end_children(children).await;
         // The encoders' rig readers are free for tests only now that the
@@ -439,7 +450,7 @@ async fn end_children(mut children: Vec<SimChild>) {
     }
 }
 
-fn loopback_of(ip: IpAddr) -> IpAddr {
+pub(crate) fn loopback_of(ip: IpAddr) -> IpAddr {
     match ip {
         IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
         IpAddr::V6(_) => IpAddr::V6(std::net::Ipv6Addr::LOCALHOST),
@@ -641,7 +652,12 @@ async fn answers(addr: SocketAddr) -> bool {
 
 /// Starts `exe args`, its standard output and error appended to `log`,
 /// with SIGTERM as its parent-death signal.
-fn spawn(what: &str, exe: &Path, args: &[OsString], log: &Path) -> Result<SimChild, SimulateError> {
+pub(crate) fn spawn(
+    what: &str,
+    exe: &Path,
+    args: &[OsString],
+    log: &Path,
+) -> Result<SimChild, SimulateError> {
     let dir_error = |path: &Path| {
         let path = path.to_owned();
         move |source| SimulateError::Dir { path, source }
@@ -751,6 +767,7 @@ mod tests {
                 applications: 24,
                 status_devices: 0,
                 status_changes_per_sec: 0,
+                branch: "0101".to_owned(),
             }
         );
         let (plans, skipped) = plan_printers(&config.workshop);

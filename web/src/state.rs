@@ -35,6 +35,8 @@ pub struct AppState {
     pub login_limiter: Arc<LoginLimiter>,
     /// The status bus the monitoring wall reads.
     pub bus: StatusBus,
+    /// The branch terminals' sessions (`/ws/terminal`).
+    pub terminals: crate::terminal::TerminalSessions,
 }
 
 impl AppState {

@@ -66,8 +66,12 @@ impl ReaderManager {
         }
     }
 
-    /// Tells the status bus how a reader is.
+    /// Tells the status bus how a reader is. A branch terminal's reader is
+    /// left to the terminal's session, which publishes its devices.
     fn publish(&self, reader: &str, health: Health, reason: Option<&str>, card: Option<bool>) {
+        if reader.starts_with(cardhub_devices::remote::SCHEME) {
+            return;
+        }
         let update =
             Update::new(EntityKind::Reader, reader, health).detail(Detail::Device(DeviceDetail {
                 card_present: card,
@@ -167,7 +171,9 @@ impl ReaderManager {
         }
         tracing::info!(reader = %name, "card reader removed");
         metrics::gauge!("cardhub_card_readers").decrement(1.0);
-        self.bus.remove(EntityKey::new(EntityKind::Reader, name));
+        if !name.starts_with(cardhub_devices::remote::SCHEME) {
+            self.bus.remove(EntityKey::new(EntityKind::Reader, name));
+        }
         let devices = self.devices.clone();
         let child = format!("{CHILD_PREFIX}{name}");
         ctx.spawn(

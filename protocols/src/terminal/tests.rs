@@ -319,7 +319,7 @@ fn unknown_types_and_wrong_direction_are_refused() {
 fn replies_without_in_reply_to_are_refused() {
     let response = json!({
         "v": 1, "id": "t-1", "type": "response",
-        "payload": {"result": {"ok": {"kind": "card_found", "present": true}}}
+        "payload": {"result": {"ok": {"kind": "card_position", "card": "contact"}}}
     });
     let err = terminal(response.clone()).unwrap_err().to_string();
     assert!(err.contains("in_reply_to"), "{err}");
@@ -519,4 +519,66 @@ fn another_terminal_branch_or_key_is_refused() {
 #[test]
 fn random_challenges_differ() {
     assert_ne!(Challenge::random(NOW).nonce, Challenge::random(NOW).nonce);
+}
+
+/// Valid frames of both directions, to mutate.
+fn sample_frames() -> Vec<String> {
+    let frames = [
+        r#"{"v":1,"id":"t-1","type":"hello","payload":{"terminal_id":"T-1","branch":"B1","software_version":"x"}}"#,
+        r#"{"v":1,"id":"t-4","type":"device_event","payload":{"seq":3,"device":"id-reader-1","event":{"kind":"card_present"}}}"#,
+        r#"{"v":1,"id":"t-9","in_reply_to":"h-5","type":"response","payload":{"result":{"ok":{"kind":"apdu_response","response":"9000"}}}}"#,
+        r#"{"v":1,"id":"t-10","in_reply_to":"h-6","type":"response","payload":{"result":{"error":{"code":"device_state","message":"jam","condition":"card_jam"}}}}"#,
+        r#"{"v":1,"id":"h-5","type":"request","payload":{"device":"printer-1","command":{"kind":"printer","op":"move_to","station":"contact"}}}"#,
+        r#"{"v":1,"id":"h-7","type":"push","payload":{"seq":2,"event":{"kind":"operation_outcome","operation_id":"o-1","operation":"instant_issue","outcome":"completed","detail":"ok"}}}"#,
+        r#"{"v":1,"id":"h-8","type":"ack","payload":{"seq":4}}"#,
+        r#"{"v":1,"id":"t-2","type":"heartbeat"}"#,
+    ];
+    frames.iter().map(|f| (*f).to_owned()).collect()
+}
+
+/// What the fuzz target `terminal_envelope` checks, run here on mutated
+/// frames: decoding never panics, and whatever decodes re-encodes to the
+/// same envelope with a version the probe reads alike.
+fn decodes_consistently(text: &str) {
+    let _ = serde_json::from_str::<VersionProbe>(text).map(VersionProbe::check);
+    if let Ok(envelope) = serde_json::from_str::<Envelope<TerminalMessage>>(text) {
+        let probe: VersionProbe = serde_json::from_str(text).expect("the probe reads what decodes");
+        assert_eq!(probe.v, envelope.v);
+        round_trips_terminal(&envelope);
+    }
+    if let Ok(envelope) = serde_json::from_str::<Envelope<HubMessage>>(text) {
+        round_trips_hub(&envelope);
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn mutated_frames_decode_consistently_or_not_at_all(
+        frame in 0usize..8,
+        at in 0usize..400,
+        cut in 0usize..400,
+        insert in proptest::collection::vec(proptest::prelude::any::<char>(), 0..6),
+    ) {
+        let frames = sample_frames();
+        let text = &frames[frame];
+        let chars: Vec<char> = text.chars().collect();
+        let at = at % (chars.len() + 1);
+        let end = (at + cut % 8).min(chars.len());
+        let mutated: String = chars[..at].iter().chain(insert.iter()).chain(chars[end..].iter()).collect();
+        decodes_consistently(&mutated);
+    }
+
+    #[test]
+    fn any_text_decodes_consistently_or_not_at_all(text in "\\PC{0,200}") {
+        decodes_consistently(&text);
+    }
+}
+
+#[test]
+fn the_sample_frames_are_valid() {
+    for (n, text) in sample_frames().iter().enumerate() {
+        let ok = serde_json::from_str::<Envelope<TerminalMessage>>(text).is_ok()
+            || serde_json::from_str::<Envelope<HubMessage>>(text).is_ok();
+        assert!(ok, "sample frame {n} does not decode: {text}");
+    }
 }

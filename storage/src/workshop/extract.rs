@@ -232,7 +232,9 @@ pub fn queue_instant(
             .returning(making_card_tasks::id)
             .get_result(conn)
             .map_err(conflict_or_db("insert an instant-issue task", || {
-                format!("application {application_id} already has a making-card task: follow that one")
+                format!(
+                    "application {application_id} already has a making-card task: follow that one"
+                )
             }))?;
         audit::append(
             conn,
@@ -345,7 +347,14 @@ impl Store {
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
         self.run("workshop.issue_at_counter", move |conn| {
-            issue_at_counter(conn, hsm.as_ref(), application_id, &line, max_attempts, &operator)
+            issue_at_counter(
+                conn,
+                hsm.as_ref(),
+                application_id,
+                &line,
+                max_attempts,
+                &operator,
+            )
         })
         .await
     }

@@ -6,6 +6,7 @@
 mod accounts;
 mod alerts;
 mod audit_chain;
+mod branch;
 mod cards;
 mod chips;
 mod persons;

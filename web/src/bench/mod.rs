@@ -6,16 +6,21 @@
 //!   a bare PC/SC transmit loop of the same APDUs.
 //! - [`workshop`]: production lines of simulated printers, cards per
 //!   second and the hub's CPU per card.
+//! - [`terminals`]: branch terminals' sessions held while counters query
+//!   personal information: query latency and memory per idle session.
 //! - [`monitor`]: change-to-screen latency of the monitoring wall's
 //!   WebSocket under a synthetic status load, with stalled screens.
 //!
 //! Shared by them: `procfs.rs`, a process's CPU time and resident memory
-//! from Linux's `/proc`, and `seed_applicant` below.
+//! from Linux's `/proc`; `hub.rs`, the hub under measurement as a child
+//! process; and `seed_applicant` below.
 
 pub mod chip;
 pub mod crypto;
+mod hub;
 pub mod monitor;
 mod procfs;
+pub mod terminals;
 pub mod workshop;
 
 use cardhub_protocols::crypto::Hsm;

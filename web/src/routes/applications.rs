@@ -14,15 +14,17 @@
 //! write transaction: a refusal anywhere leaves nothing behind. The
 //! applicant's checks are in `person`.
 
-mod person;
+pub(crate) mod person;
 
 use actix_web::{HttpResponse, get, post, web};
 use cardhub_protocols::card_status::CardStatus;
+use cardhub_protocols::crypto::Hsm;
 use cardhub_protocols::roles::Role;
 use cardhub_storage::applications::{self, Application, ApplicationKind, NewApplication};
 use cardhub_storage::cards::{self, Card};
+use cardhub_storage::persons::NewPerson;
 use cardhub_storage::workshop::{card_progress, current_card_of_application};
-use cardhub_storage::{branches, persons, photos, write_tx};
+use cardhub_storage::{DbConnection, StorageError, branches, persons, photos, write_tx};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -131,16 +133,10 @@ pub async fn accept(
                     Some(code) => Some(branches::get_by_code(conn, code.trim())?.id),
                     None => None,
                 };
-                let known = persons::find_by_document_number(conn, hsm, &person.document_number)?;
-                let (person_id, person_created) = match known {
-                    Some(known)
-                        if known.name == person.name
-                            && known.document_type == person.document_type =>
-                    {
-                        (known.id, false)
-                    }
-                    Some(known) => return Ok(Err(known.id)),
-                    None => (persons::create(conn, hsm, &person, &actor)?, true),
+                let (person_id, person_created) = match registered_person(conn, hsm, &person)? {
+                    Ok(Some(known)) => (known, false),
+                    Ok(None) => (persons::create(conn, hsm, &person, &actor)?, true),
+                    Err(other) => return Ok(Err(other)),
                 };
                 let new = NewApplication {
                     person_id,
@@ -179,13 +175,42 @@ pub async fn accept(
         .await?;
     match accepted {
         Ok(accepted) => Ok(HttpResponse::Created().json(accepted)),
-        Err(person_id) => Err(ApiError::Conflict {
-            code: "person-mismatch",
-            message: format!(
-                "the document number is registered to person {person_id} with another name or document type: send the registered details, or correct the person's record first"
-            ),
-            detail: Some(serde_json::json!({ "person_id": person_id })),
-        }),
+        Err(person_id) => Err(person_mismatch(person_id)),
+    }
+}
+
+/// The person registered with `person`'s document number: `Ok(Some(id))`
+/// when the name and document type agree (the person is reused),
+/// `Ok(None)` when the number is not registered, `Err(id)` when it is
+/// registered to a person of another name or document type (see
+/// [`person_mismatch`]). Reads only.
+pub(crate) fn registered_person(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    person: &NewPerson,
+) -> Result<Result<Option<i64>, i64>, StorageError> {
+    Ok(
+        match persons::find_by_document_number(conn, hsm, &person.document_number)? {
+            Some(known)
+                if known.name == person.name && known.document_type == person.document_type =>
+            {
+                Ok(Some(known.id))
+            }
+            Some(known) => Err(known.id),
+            None => Ok(None),
+        },
+    )
+}
+
+/// The 409 for a document number registered to a person of another name
+/// or document type.
+pub(crate) fn person_mismatch(person_id: i64) -> ApiError {
+    ApiError::Conflict {
+        code: "person-mismatch",
+        message: format!(
+            "the document number is registered to person {person_id} with another name or document type: send the registered details, or correct the person's record first"
+        ),
+        detail: Some(serde_json::json!({ "person_id": person_id })),
     }
 }
 

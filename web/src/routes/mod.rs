@@ -6,14 +6,20 @@
 //! [`session`] (operator login), [`cards`] (the card status machine),
 //! [`chip`] (readers and chip jobs), [`applications`] (accepting a person
 //! and an application), [`workshop`] (extraction, production lines,
-//! progress, waste and performance, envelopes, boxes and dispatch).
+//! progress, waste and performance, envelopes, boxes and dispatch),
+//! [`branch_devices`] (a branch counter's devices through its terminal),
+//! [`branch`] (branch business at the counter, self-service machines),
+//! [`terminals`] (branch terminals' registrations, sessions and probes).
 
 pub mod applications;
+pub mod branch;
+pub mod branch_devices;
 pub mod cards;
 pub mod chip;
 pub mod health;
 pub mod identity;
 pub mod session;
+pub mod terminals;
 pub mod workshop;
 
 use actix_web::body::MessageBody;
@@ -45,7 +51,9 @@ use crate::telemetry;
         (name = "cards", description = "Cards and the card status machine"),
         (name = "chip", description = "Card readers, personalisation, card checks and PIN operations"),
         (name = "applications", description = "Persons and card applications (申领)"),
+        (name = "branch", description = "Branch business (网点业务): the counter's context, applications, card operations, personal information queries, statistics, the self-service machine register"),
         (name = "workshop", description = "The workshop (制卡车间): extraction, tasks, production lines, progress, waste, performance, envelopes, boxes and dispatch"),
+        (name = "terminals", description = "Branch terminals (网点终端): registrations, their link /ws/terminal (docs/terminal-protocol.md), sessions, devices and probes"),
         (name = "monitor", description = "The monitoring wall (应用系统监控管理平台): the page, its WebSocket /ws/monitor (docs/monitor-protocol.md), the status snapshot and the alerts"),
     ),
     components(schemas(
@@ -53,6 +61,8 @@ use crate::telemetry;
         cardhub_actors::status::ServerMessage,
         cardhub_actors::status::Entity,
         cardhub_actors::status::Filter,
+        cardhub_protocols::terminal::TerminalMessage,
+        cardhub_protocols::terminal::HubMessage,
     ))
 )]
 struct ApiDoc;
@@ -83,6 +93,10 @@ where
         .service(monitor::wall_css)
         .service(monitor::wall_js)
         .service(monitor::socket::monitor)
+        .service(crate::console::console_page)
+        .service(crate::console::console_css)
+        .service(crate::console::console_js)
+        .service(crate::terminal::socket::connect)
         .service(
             scope("/api/v1")
                 .service(identity::check)
@@ -129,6 +143,31 @@ where
                 .service(workshop::dispatch::district_sign_off)
                 .service(workshop::dispatch::branch_sign_off)
                 .service(workshop::dispatch::get_dispatch)
+                .service(branch_devices::read_id_card)
+                .service(branch_devices::take_photo)
+                .service(branch_devices::check_card)
+                .service(branch_devices::pin)
+                .service(branch_devices::instant_issue)
+                .service(terminals::register)
+                .service(terminals::list)
+                .service(terminals::get_terminal)
+                .service(terminals::disable)
+                .service(terminals::enable)
+                .service(terminals::probe)
+                .service(terminals::notice)
+                .service(branch::context::context)
+                .service(branch::applications::accept)
+                .service(branch::applications::list)
+                .service(branch::cards::lookup)
+                .service(branch::cards::operate)
+                .service(branch::persons::query)
+                .service(branch::statistics::statistics)
+                .service(branch::machines::register)
+                .service(branch::machines::list)
+                .service(branch::machines::get_machine)
+                .service(branch::machines::update)
+                .service(branch::machines::deregister)
+                .service(branch::machines::upload_photo)
                 .service(monitor::snapshot)
                 .service(monitor::alerts),
         )

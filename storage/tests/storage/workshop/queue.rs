@@ -301,10 +301,16 @@ fn an_instant_task_goes_only_to_its_branch_line() {
             let card = prepared_card(conn, hsm, 50, "resident-id", None)?;
             let clerk = actor("clerk", Role::BranchOperator);
             let instant = workshop::queue_instant(conn, hsm, card.id, "branch-B001", 2, &clerk)?;
-            assert_eq!((instant.status, instant.max_attempts), (TaskStatus::Queued, 2));
+            assert_eq!(
+                (instant.status, instant.max_attempts),
+                (TaskStatus::Queued, 2)
+            );
             // Twice is refused: one task per application.
             let again = workshop::queue_instant(conn, hsm, card.id, "branch-B001", 2, &clerk);
-            assert!(matches!(again, Err(StorageError::Conflict { .. })), "{again:?}");
+            assert!(
+                matches!(again, Err(StorageError::Conflict { .. })),
+                "{again:?}"
+            );
 
             let wang = operator("wang");
             let counter = Claim {
@@ -321,13 +327,16 @@ fn an_instant_task_goes_only_to_its_branch_line() {
             );
             let (task, _) = workshop::claim_next_task(conn, hsm, &claim_on("line-1"), &wang)?
                 .expect("the workshop's task");
-            assert_eq!(task.id, normal[0].id, "the workshop line takes its own queue");
+            assert_eq!(
+                task.id, normal[0].id,
+                "the workshop line takes its own queue"
+            );
             assert!(
                 workshop::claim_next_task(conn, hsm, &claim_on("line-1"), &wang)?.is_none(),
                 "and never the counter's task"
             );
-            let (task, card) = workshop::claim_next_task(conn, hsm, &counter, &wang)?
-                .expect("the counter's task");
+            let (task, card) =
+                workshop::claim_next_task(conn, hsm, &counter, &wang)?.expect("the counter's task");
             assert_eq!(task.id, instant.id);
             assert_eq!(card.status, CardStatus::InProduction);
             assert!(workshop::claim_next_task(conn, hsm, &counter, &wang)?.is_none());
@@ -335,7 +344,13 @@ fn an_instant_task_goes_only_to_its_branch_line() {
             // A card that is not data-prepared is refused, naming its status.
             let applied = prepared_card(conn, hsm, 51, "resident-id", None)?;
             let applied = cards::transition_card(
-                conn, hsm, applied.id, None, CardStatus::Cancelled, &actor("admin", Role::Admin), "test",
+                conn,
+                hsm,
+                applied.id,
+                None,
+                CardStatus::Cancelled,
+                &actor("admin", Role::Admin),
+                "test",
             )?;
             let refused = workshop::queue_instant(conn, hsm, applied.id, "branch-B001", 2, &clerk);
             assert!(

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use super::screens::{DRAIN, ScreenReport, StalledOutcome};
 use super::{MonitorBenchOptions, PHASE_NAMES};
+use crate::bench::hub::ProcessFigures;
 
 /// Latencies are counted in 1 ms buckets up to this; longer ones share
 /// the last bucket (the exact maximum is kept beside it).
@@ -96,19 +97,6 @@ fn slope(points: &[(f64, f64)]) -> Option<f64> {
     let sxx: f64 = points.iter().map(|p| (p.0 - mx).powi(2)).sum();
     let sxy: f64 = points.iter().map(|p| (p.0 - mx) * (p.1 - my)).sum();
     (points.len() >= 2 && sxx > 0.0).then(|| sxy / sxx)
-}
-
-/// The processes' figures over one phase.
-#[derive(Clone, Debug)]
-pub struct ProcessFigures {
-    /// The phase's length as measured.
-    pub elapsed: Duration,
-    /// The hub's CPU, % of one core.
-    pub hub_cpu_pct: f64,
-    /// This process's CPU (the screens), % of one core.
-    pub bench_cpu_pct: f64,
-    /// The hub's resident memory: (seconds into the phase, kB).
-    pub rss_kb: Vec<(f64, u64)>,
 }
 
 impl ProcessFigures {

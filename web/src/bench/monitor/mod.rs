@@ -56,17 +56,14 @@ mod scan;
 mod screens;
 
 use std::fmt;
-use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
-use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
-use super::procfs;
+pub use super::hub::ProcessFigures;
+use super::hub::{HubError, HubProcess};
+pub use figures::MonitorBenchReport;
 use figures::PhaseFigures;
-pub use figures::{MonitorBenchReport, ProcessFigures};
 pub use screens::StalledOutcome;
 use screens::{ScreenReport, connect, drain, reading_screen};
 
@@ -120,22 +117,9 @@ pub enum MonitorBenchError {
     /// A step of the set-up failed (temporary directory, /proc).
     #[error("{0}")]
     Setup(String),
-    /// The hub did not print its address in time, or exited.
-    #[error("the hub did not start: {reason}; the end of its log:\n{log}")]
-    HubStart {
-        /// What happened.
-        reason: String,
-        /// The last lines of its log.
-        log: String,
-    },
-    /// The hub exited during the measurement.
-    #[error("the hub exited during the run ({status}); the end of its log:\n{log}")]
-    HubExited {
-        /// Its exit status.
-        status: String,
-        /// The last lines of its log.
-        log: String,
-    },
+    /// The hub child failed.
+    #[error(transparent)]
+    Hub(#[from] HubError),
     /// Not every reading screen had its first snapshot in time.
     #[error(
         "not every screen had its first snapshot within {START_TIMEOUT:?}: the hub is overloaded or the machine too busy; try fewer --screens"
@@ -165,15 +149,8 @@ pub fn run(opts: &MonitorBenchOptions) -> Result<MonitorBenchReport, MonitorBenc
         ));
     }
     let dir = tempfile::tempdir().map_err(setup("a temporary directory"))?;
-    let mut hub = HubProcess::start(dir.path(), opts)?;
-    let token_path = dir.path().join("data/dev-api-token");
-    let token = std::fs::read_to_string(&token_path)
-        .map_err(|e| MonitorBenchError::HubStart {
-            reason: format!("no development token at {}: {e}", token_path.display()),
-            log: hub.log_tail(),
-        })?
-        .trim()
-        .to_owned();
+    let mut hub = HubProcess::start(dir.path(), &hub_env(opts))?;
+    let token = hub.read_secret(dir.path(), "data/dev-api-token")?;
     eprintln!(
         "  hub at {} (pid {}); connecting {} screens",
         hub.addr,
@@ -225,7 +202,7 @@ pub fn run(opts: &MonitorBenchOptions) -> Result<MonitorBenchReport, MonitorBenc
         eprintln!("  phase {name}: {} s", opts.seconds);
         phase.store(i + 1, Ordering::Release);
         let with_stalled = i == 1;
-        samples.push(hub.sample_phase(opts.seconds, || {
+        samples.push(hub.sample_phase::<MonitorBenchError>(opts.seconds, || {
             for n in 0..if with_stalled { opts.stalled } else { 0 } {
                 let ws = connect(addr, &token, Some(STALLED_RCVBUF)).map_err(|reason| {
                     MonitorBenchError::Screen {
@@ -260,144 +237,29 @@ pub fn run(opts: &MonitorBenchOptions) -> Result<MonitorBenchReport, MonitorBenc
     })
 }
 
-/// The hub child process; stopped (SIGTERM, then SIGKILL) when dropped.
-struct HubProcess {
-    child: Child,
-    addr: SocketAddr,
-    log_path: std::path::PathBuf,
-}
-
-impl HubProcess {
-    fn start(dir: &Path, opts: &MonitorBenchOptions) -> Result<Self, MonitorBenchError> {
-        let exe = std::env::current_exe().map_err(setup("find the cardhub binary"))?;
-        let log_path = dir.join("hub.log");
-        let log = std::fs::File::create(&log_path).map_err(setup("create the hub's log"))?;
-        // Held through phase B and the drain after it (see the module docs).
-        let timeout_secs = 2 * opts.seconds + WARM_UP_MAX.as_secs() + 120;
-        let mut child = Command::new(exe)
-            .current_dir(dir)
-            .arg("serve")
-            .env("RUST_LOG", "warn")
-            .env("CARDHUB_MODE", "development")
-            .env("CARDHUB_HTTP__BIND", "127.0.0.1:0")
-            .env("CARDHUB_WORKSHOP__LINES", "[]")
-            .env("CARDHUB_SIMULATORS__PRINTERS", "false")
-            .env("CARDHUB_SIMULATORS__APPLICATIONS", "0")
-            .env("CARDHUB_CHIP__ENABLED", "false")
-            .env("CARDHUB_MONITOR__TICK_MS", opts.tick_ms.to_string())
-            .env("CARDHUB_MONITOR__TIMEOUT_SECS", timeout_secs.to_string())
-            .env("CARDHUB_MONITOR__RETAIN", RETAIN.to_string())
-            .env(
-                "CARDHUB_SIMULATORS__STATUS_DEVICES",
-                opts.devices.to_string(),
-            )
-            .env(
-                "CARDHUB_SIMULATORS__STATUS_CHANGES_PER_SEC",
-                opts.rate.to_string(),
-            )
-            .stdout(Stdio::piped())
-            .stderr(log)
-            .spawn()
-            .map_err(setup("start the hub"))?;
-        let stdout = child.stdout.take().expect("stdout is piped");
-        let (tx, rx) = mpsc::channel();
-        // Reads the address, then keeps draining so the hub never blocks
-        // on a full pipe.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if let Some(addr) = listening_address(&line) {
-                    let _ = tx.send(addr);
-                }
-            }
-        });
-        let mut hub = HubProcess {
-            child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
-            log_path,
-        };
-        match rx.recv_timeout(START_TIMEOUT) {
-            Ok(addr) => {
-                hub.addr = addr;
-                Ok(hub)
-            }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                // Its stdout closed: it is exiting.
-                let status = hub.child.wait().map_or("?".into(), |s| s.to_string());
-                Err(MonitorBenchError::HubStart {
-                    reason: format!("it exited ({status}) before it listened"),
-                    log: hub.log_tail(),
-                })
-            }
-            Err(mpsc::RecvTimeoutError::Timeout) => Err(MonitorBenchError::HubStart {
-                reason: format!("no `cardhub listening on` line within {START_TIMEOUT:?}"),
-                log: hub.log_tail(),
-            }),
-        }
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// The last lines of the hub's log, without colours.
-    fn log_tail(&self) -> String {
-        let text = std::fs::read_to_string(&self.log_path).unwrap_or_default();
-        let lines: Vec<String> = text.lines().map(without_colours).collect();
-        lines[lines.len().saturating_sub(10)..].join("\n")
-    }
-
-    /// Runs `at_start` once the phase's clock has started, then samples the
-    /// hub and this process every second for `seconds`.
-    fn sample_phase(
-        &mut self,
-        seconds: u64,
-        at_start: impl FnOnce() -> Result<(), MonitorBenchError>,
-    ) -> Result<ProcessFigures, MonitorBenchError> {
-        let (hub, me) = (self.pid(), std::process::id());
-        let cpu_time = |pid| procfs::cpu_time(pid).map_err(setup("the CPU time"));
-        let rss_kb = |pid| procfs::rss_kb(pid).map_err(setup("the hub's memory"));
-        let t0 = Instant::now();
-        let (hub_cpu0, self_cpu0) = (cpu_time(hub)?, cpu_time(me)?);
-        let mut rss = vec![(0.0, rss_kb(hub)?)];
-        at_start()?;
-        for s in 1..=seconds {
-            std::thread::sleep(
-                (t0 + Duration::from_secs(s)).saturating_duration_since(Instant::now()),
-            );
-            if let Ok(Some(status)) = self.child.try_wait() {
-                return Err(MonitorBenchError::HubExited {
-                    status: status.to_string(),
-                    log: self.log_tail(),
-                });
-            }
-            rss.push((t0.elapsed().as_secs_f64(), rss_kb(hub)?));
-        }
-        let elapsed = t0.elapsed();
-        let share = |cpu: Duration| cpu.as_secs_f64() / elapsed.as_secs_f64() * 100.0;
-        Ok(ProcessFigures {
-            elapsed,
-            hub_cpu_pct: share(cpu_time(hub)?.saturating_sub(hub_cpu0)),
-            bench_cpu_pct: share(cpu_time(me)?.saturating_sub(self_cpu0)),
-            rss_kb: rss,
-        })
-    }
-}
-
-impl Drop for HubProcess {
-    fn drop(&mut self) {
-        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The hub's settings for the run: the synthetic status load and nothing
+/// else.
+fn hub_env(opts: &MonitorBenchOptions) -> Vec<(&'static str, String)> {
+    // Held through phase B and the drain after it (see the module docs).
+    let timeout_secs = 2 * opts.seconds + WARM_UP_MAX.as_secs() + 120;
+    vec![
+        ("CARDHUB_WORKSHOP__LINES", "[]".into()),
+        ("CARDHUB_SIMULATORS__PRINTERS", "false".into()),
+        ("CARDHUB_SIMULATORS__APPLICATIONS", "0".into()),
+        ("CARDHUB_SIMULATORS__BRANCH", String::new()),
+        ("CARDHUB_CHIP__ENABLED", "false".into()),
+        ("CARDHUB_MONITOR__TICK_MS", opts.tick_ms.to_string()),
+        ("CARDHUB_MONITOR__TIMEOUT_SECS", timeout_secs.to_string()),
+        ("CARDHUB_MONITOR__RETAIN", RETAIN.to_string()),
+        (
+            "CARDHUB_SIMULATORS__STATUS_DEVICES",
+            opts.devices.to_string(),
+        ),
+        (
+            "CARDHUB_SIMULATORS__STATUS_CHANGES_PER_SEC",
+            opts.rate.to_string(),
+        ),
+    ]
 }
 
 /// Waits until the screens have together received [`RETAIN`] changes each
@@ -410,51 +272,4 @@ fn warm_up(seen: &AtomicU64, screens: u64) -> Duration {
         std::thread::sleep(Duration::from_millis(100));
     }
     t0.elapsed()
-}
-
-/// A log line without its ANSI colour sequences (`ESC [ ... m`).
-fn without_colours(line: &str) -> String {
-    let mut out = String::with_capacity(line.len());
-    let mut chars = line.chars();
-    while let Some(c) = chars.next() {
-        if c == '\u{1b}' {
-            chars.by_ref().find(|&c| c == 'm');
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The address in the hub's `cardhub listening on http://ADDR/` line.
-fn listening_address(line: &str) -> Option<SocketAddr> {
-    line.strip_prefix("cardhub listening on http://")?
-        .trim_end_matches('/')
-        .parse()
-        .ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_lines_lose_their_colours() {
-        assert_eq!(
-            without_colours("\u{1b}[2m2026\u{1b}[0m \u{1b}[33m WARN\u{1b}[0m x"),
-            "2026  WARN x"
-        );
-    }
-
-    #[test]
-    fn the_listening_line_parses() {
-        assert_eq!(
-            listening_address("cardhub listening on http://127.0.0.1:40123/"),
-            Some(SocketAddr::from(([127, 0, 0, 1], 40123)))
-        );
-        assert_eq!(
-            listening_address("  health:   http://127.0.0.1:1/healthz"),
-            None
-        );
-    }
 }

@@ -2,10 +2,13 @@
 //! I/O: the person as sent, checked against what its identity number says
 //! (`cardhub_protocols::identity`: document type, nationality, birth date,
 //! sex), and the photo decoded from base64 with the size its JPEG header
-//! gives. The transaction that registers them is the parent module's.
+//! gives. The transaction that registers them is the parent module's;
+//! the branch counter (`routes::branch::rules`) fills its applicant from
+//! the number and checks it here too.
 
 use base64::Engine;
-use cardhub_protocols::identity::{self, DocumentType, IdentityNumber};
+use cardhub_protocols::identity::{self, IdentityNumber};
+use cardhub_storage::branch::id_reads::document_type_name;
 use cardhub_storage::persons::{NewPerson, Sex};
 use cardhub_storage::photos::{self, NewPhoto};
 use chrono::NaiveDate;
@@ -56,15 +59,6 @@ pub struct PersonRequest {
     pub address: Option<String>,
 }
 
-/// The stored name of a document type.
-fn document_type_name(t: DocumentType) -> &'static str {
-    match t {
-        DocumentType::ResidentIdCard => "resident-id",
-        DocumentType::HkMacaoTaiwanResidencePermit => "hk-macao-taiwan-permit",
-        DocumentType::ForeignerPermanentResidenceCard => "permanent-residence",
-    }
-}
-
 /// A disagreement between the request and its identity number.
 fn mismatch(field: &str, number_says: String, given: String) -> ApiError {
     ApiError::Unprocessable {
@@ -80,15 +74,24 @@ fn mismatch(field: &str, number_says: String, given: String) -> ApiError {
     }
 }
 
+/// The identity number `number` of the request object `object` (named in
+/// the error: `person.document_number`), checked on the business date.
+pub(crate) fn parsed_number(
+    number: &str,
+    object: &str,
+    today: NaiveDate,
+) -> Result<IdentityNumber, ApiError> {
+    identity::parse(number, today).map_err(|e| ApiError::Unprocessable {
+        code: "invalid-identity-number",
+        message: format!("`{object}.document_number`: {e}"),
+        detail: Some(serde_json::json!({ "reason": e.code() })),
+    })
+}
+
 /// Checks the person against its identity number and returns what
 /// storage registers (the number normalised).
-pub(super) fn checked_person(p: PersonRequest, today: NaiveDate) -> Result<NewPerson, ApiError> {
-    let id: IdentityNumber =
-        identity::parse(&p.document_number, today).map_err(|e| ApiError::Unprocessable {
-            code: "invalid-identity-number",
-            message: format!("`person.document_number`: {e}"),
-            detail: Some(serde_json::json!({ "reason": e.code() })),
-        })?;
+pub(crate) fn checked_person(p: PersonRequest, today: NaiveDate) -> Result<NewPerson, ApiError> {
+    let id = parsed_number(&p.document_number, "person", today)?;
     let document_type = document_type_name(id.document_type());
     if p.document_type != document_type {
         return Err(mismatch(
@@ -143,7 +146,7 @@ pub(super) fn checked_person(p: PersonRequest, today: NaiveDate) -> Result<NewPe
 }
 
 /// The photo from its base64 text, with the size its JPEG header gives.
-pub(super) fn decoded_photo(text: &str) -> Result<NewPhoto, ApiError> {
+pub(crate) fn decoded_photo(text: &str) -> Result<NewPhoto, ApiError> {
     let invalid = |message: String| ApiError::Unprocessable {
         code: "invalid-photo",
         message,

@@ -28,7 +28,7 @@ pub mod dispatch;
 pub mod envelopes;
 pub mod lines;
 pub mod progress;
-mod query;
+pub(crate) mod query;
 pub mod reports;
 pub mod tasks;
 
