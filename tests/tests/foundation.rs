@@ -259,6 +259,7 @@ fn openapi_document_lists_exactly_the_routes_that_answer() {
                 "get" => http.get(&concrete),
                 "delete" => continue, // would end the session under test
                 "post" => http.post(&concrete, &json!({})),
+                "patch" => http.patch(&concrete, &json!({})),
                 other => panic!("unexpected method {other} for {path}"),
             };
             let unrouted = reply.status == 404 && reply.text.contains("no endpoint");
