@@ -48,6 +48,7 @@ pub mod connection;
 pub mod devices;
 pub mod error;
 pub mod fields;
+mod group_commit;
 pub mod operators;
 pub mod outbox;
 pub mod persons;

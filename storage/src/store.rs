@@ -58,6 +58,9 @@ impl Default for StoreOptions {
     }
 }
 
+/// The connection pool, as the group-commit writer holds it.
+pub(crate) type PoolHandle = Pool<Manager>;
+
 /// The storage handle. Cloning is cheap (the pool and HSM are shared).
 #[derive(Clone)]
 pub struct Store {
@@ -65,6 +68,7 @@ pub struct Store {
     hsm: Arc<dyn Hsm>,
     backend: Backend,
     url: Arc<str>,
+    group: Arc<crate::group_commit::GroupCommit>,
 }
 
 impl fmt::Debug for Store {
@@ -120,7 +124,18 @@ impl Store {
             hsm,
             backend,
             url: display_url.into(),
+            group: Arc::default(),
         })
+    }
+
+    /// The pool, for the group-commit writer's thread.
+    pub(crate) fn pool_handle(&self) -> PoolHandle {
+        self.pool.clone()
+    }
+
+    /// The group-commit writer ([`Store::commit_grouped`]).
+    pub(crate) fn group_commit(&self) -> &crate::group_commit::GroupCommit {
+        &self.group
     }
 
     /// Which backend this store uses.

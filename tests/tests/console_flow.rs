@@ -33,10 +33,6 @@ const TERMINAL: &str = "T-PD07-01";
 const PERMIT_NUMBER: &str = "932682198501010017";
 const PERMIT_CHINESE_NAME: &str = "阿卜杜拉";
 const PERMIT_ENGLISH_NAME: &str = "ABDULLAH MOHAMMED BIN SALMAN AL SAUD KHALID";
-/// Why the application is entered by hand while the hub keeps no record
-/// of the read.
-const MANUAL_REASON: &str = "读证记录未保存 the read was not recorded";
-
 /// Long enough for an ID read through the terminal on a loaded machine.
 const DEVICE_TIMEOUT: Duration = Duration::from_secs(40);
 /// Long enough for a request that only touches the database.
@@ -262,7 +258,6 @@ fn branch_and_operator(hub: &HubProcess) {
             "branch-operator",
             "--branch",
             BRANCH_CODE,
-            "--manual-entry",
         ],
         Some(&format!("{PASSWORD}\n")),
     );
@@ -437,22 +432,20 @@ fn a_branch_operator_logs_in_under_the_watermark_reads_a_permit_takes_the_photo_
         page.visible(&form("permit_chinese_name")),
         "the permit fields are shown"
     );
-    // A permit holder is registered under the English name on the card;
-    // the operator types it where the read does not carry it.
-    if value(&mut page, "name") != PERMIT_ENGLISH_NAME {
-        page.fill(&form("name"), PERMIT_ENGLISH_NAME);
-    }
+    // A permit holder is registered under the English name on the card,
+    // prefilled from the read.
+    assert_eq!(
+        value(&mut page, "name"),
+        PERMIT_ENGLISH_NAME,
+        "the English name is prefilled"
+    );
     page.fill(&form("ethnicity"), "98");
     page.fill(&form("phone"), "13812345678");
     page.fill(&form("address"), "上海市浦东新区陆家嘴环路1000号");
-    // The evidence is the read when the hub recorded it (its answer
-    // carries `id_read_id`); otherwise this operator, who has the
-    // manual-entry permission, says why (手工录入).
-    let recorded = page.eval("window.cardhubConsole.read()")["id_read_id"].is_i64();
-    if !recorded {
-        eprintln!("the ID read has no id_read_id: the application is entered by hand");
-        page.fill(&form("manual_reason"), MANUAL_REASON);
-    }
+    // The evidence is the read the hub recorded (its answer carries
+    // `id_read_id`): this operator may not enter applications by hand.
+    let read = page.eval("window.cardhubConsole.read()");
+    assert!(read["id_read_id"].is_i64(), "the read is recorded: {read}");
     let apply_error = page.press("#apply-submit", "#view-apply [data-error]", REQUEST_TIMEOUT);
     assert_eq!(apply_error, None, "the application is accepted");
     let accepted = page.eval("window.cardhubConsole.application()");
@@ -460,8 +453,7 @@ fn a_branch_operator_logs_in_under_the_watermark_reads_a_permit_takes_the_photo_
         .as_i64()
         .expect("an application id");
     let card_id = accepted["card"]["id"].as_i64().expect("a card id");
-    let entry = if recorded { "id-read" } else { "manual" };
-    assert_eq!(accepted["evidence"]["entry"], entry, "{accepted}");
+    assert_eq!(accepted["evidence"]["entry"], "id-read", "{accepted}");
     assert_eq!(accepted["registered"]["name"], PERMIT_ENGLISH_NAME);
     assert_eq!(accepted["registered"]["chinese_name"], PERMIT_CHINESE_NAME);
     assert_eq!(accepted["registered"]["ethnicity"], 98);

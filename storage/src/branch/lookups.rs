@@ -3,8 +3,10 @@
 //! [`crate::persons`]), each with the holder's cards. Every look-up, found
 //! or not, appends an audit entry saying who looked up whom (the persons
 //! found, never the number or phone asked for) and whether the answer was
-//! masked; at a branch it also registers a branch operation. Both are in
-//! one transaction with the read.
+//! masked; at a branch it also registers a branch operation. The answer is
+//! given only once that record is stored: through [`Store::look_up_holders`]
+//! the record joins a group commit (`crate::group_commit`) so that a busy
+//! hour's queries do not each take SQLite's write lock.
 //!
 //! Not here: masking (the web crate's branch masking rules decide what a
 //! role sees).
@@ -105,61 +107,82 @@ pub fn look_up_holders(
     lookup: &Lookup,
 ) -> Result<Vec<Holder>, StorageError> {
     write_tx(conn, |conn| {
-        let found = match key {
-            HolderKey::DocumentNumber(number) => {
-                persons::find_by_document_number(conn, hsm, number)?
-                    .into_iter()
-                    .collect()
-            }
-            HolderKey::Phone(phone) => persons::find_by_phone(conn, hsm, phone)?,
-        };
-        let holders = found
-            .into_iter()
-            .map(|person| {
-                let cards = cards::cards_of_person(conn, person.id)?;
-                Ok(Holder { person, cards })
-            })
-            .collect::<Result<Vec<_>, StorageError>>()?;
-        let ids: Vec<i64> = holders.iter().map(|h| h.person.id).collect();
-        let subject = match ids.as_slice() {
-            [] => "person:none".to_owned(),
-            ids => ids
-                .iter()
-                .map(|id| format!("person:{id}"))
-                .collect::<Vec<_>>()
-                .join(","),
-        };
-        audit::append(
-            conn,
-            hsm,
-            &AuditEntry::new(
-                &lookup.actor,
-                lookup.purpose.audit_action(),
-                subject,
-                serde_json::json!({
-                    "by": key.name(),
-                    "found": ids,
-                    "masked": lookup.masked,
-                    "branch": lookup.branch_id,
-                }),
-            ),
-        )?;
-        if let Some(branch_id) = lookup.branch_id {
-            let outcome = format!("found {}", holders.len());
-            record_operation(
-                conn,
-                &NewBranchOperation {
-                    branch_id,
-                    operator: &lookup.actor.name,
-                    kind: lookup.purpose.kind(),
-                    card_id: None,
-                    application_id: None,
-                    outcome: &outcome,
-                },
-            )?;
-        }
+        let holders = find_holders(conn, hsm, key)?;
+        record_lookup(conn, hsm, key.name(), &holders, lookup)?;
         Ok(holders)
     })
+}
+
+/// The holders `key` finds, each with every card (reads only).
+pub fn find_holders(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    key: &HolderKey,
+) -> Result<Vec<Holder>, StorageError> {
+    let found = match key {
+        HolderKey::DocumentNumber(number) => persons::find_by_document_number(conn, hsm, number)?
+            .into_iter()
+            .collect(),
+        HolderKey::Phone(phone) => persons::find_by_phone(conn, hsm, phone)?,
+    };
+    found
+        .into_iter()
+        .map(|person| {
+            let cards = cards::cards_of_person(conn, person.id)?;
+            Ok(Holder { person, cards })
+        })
+        .collect()
+}
+
+/// Records that `lookup` looked up by `by` (a [`HolderKey::name`]) and
+/// found `holders`: the audit entry, and the branch operation when at a
+/// branch.
+pub fn record_lookup(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    by: &str,
+    holders: &[Holder],
+    lookup: &Lookup,
+) -> Result<(), StorageError> {
+    let ids: Vec<i64> = holders.iter().map(|h| h.person.id).collect();
+    let subject = match ids.as_slice() {
+        [] => "person:none".to_owned(),
+        ids => ids
+            .iter()
+            .map(|id| format!("person:{id}"))
+            .collect::<Vec<_>>()
+            .join(","),
+    };
+    audit::append(
+        conn,
+        hsm,
+        &AuditEntry::new(
+            &lookup.actor,
+            lookup.purpose.audit_action(),
+            subject,
+            serde_json::json!({
+                "by": by,
+                "found": ids,
+                "masked": lookup.masked,
+                "branch": lookup.branch_id,
+            }),
+        ),
+    )?;
+    if let Some(branch_id) = lookup.branch_id {
+        let outcome = format!("found {}", holders.len());
+        record_operation(
+            conn,
+            &NewBranchOperation {
+                branch_id,
+                operator: &lookup.actor.name,
+                kind: lookup.purpose.kind(),
+                card_id: None,
+                application_id: None,
+                outcome: &outcome,
+            },
+        )?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -169,10 +192,19 @@ impl Store {
         key: HolderKey,
         lookup: Lookup,
     ) -> Result<Vec<Holder>, StorageError> {
+        // The read runs beside other readers; the record of it joins the
+        // next group commit, and the answer waits until it is stored.
         let hsm = self.hsm().clone();
-        self.run("branch.look_up_holders", move |conn| {
-            look_up_holders(conn, hsm.as_ref(), &key, &lookup)
-        })
-        .await
+        let by = key.name();
+        let holders = self
+            .run("branch.find_holders", move |conn| {
+                find_holders(conn, hsm.as_ref(), &key)
+            })
+            .await?;
+        let hsm = self.hsm().clone();
+        let recorded = holders.clone();
+        self.commit_grouped(move |conn| record_lookup(conn, hsm.as_ref(), by, &recorded, &lookup))
+            .await?;
+        Ok(holders)
     }
 }
