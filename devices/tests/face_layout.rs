@@ -242,6 +242,69 @@ fn a_long_name_shrinks_to_fit_keeping_its_baseline() {
     assert!(past.is_empty(), "{} pixels past the field", past.len());
 }
 
+// A permanent-residence holder's 43-character English name and Chinese
+// name do not fit one line even at 26 px: they are broken at spaces onto
+// lines of one size, centred on the field's baseline, inside its width.
+#[test]
+fn a_long_english_name_is_broken_onto_lines() {
+    let renderer = card_face();
+    let layout = PageLayout::card_face_default();
+    let field = &layout.fields[0];
+    let max_width = field.max_width.expect("stock width") as f32;
+    let name = "ABDULLAH MOHAMMED BIN SALMAN AL SAUD KHALID 阿卜杜拉";
+    let laid_out = renderer
+        .layout_field("name", name)
+        .expect("name field")
+        .expect("fits on several lines");
+    assert!(laid_out.size_px >= 26.0, "drawn at {} px", laid_out.size_px);
+    assert!(
+        laid_out.width_px <= max_width,
+        "{} px wide",
+        laid_out.width_px
+    );
+    let mut baselines: Vec<i32> = laid_out.glyphs.iter().map(|g| g.baseline).collect();
+    baselines.dedup();
+    assert!((2..=3).contains(&baselines.len()), "lines: {baselines:?}");
+    let last = *baselines.last().expect("lines");
+    let centre = (baselines[0] + last) as f32 / 2.0;
+    assert!(
+        (centre - field.baseline as f32).abs() <= 1.0,
+        "centred on the baseline: {baselines:?}"
+    );
+    // Every character is drawn, none twice, in order.
+    let drawn: String = laid_out.glyphs.iter().map(|g| g.character).collect();
+    assert_eq!(drawn.replace(' ', ""), name.replace(' ', ""));
+    // The break is at a space: each line starts with a whole word.
+    let second = laid_out
+        .glyphs
+        .iter()
+        .position(|g| g.baseline == baselines[1])
+        .expect("a second line");
+    assert_ne!(laid_out.glyphs[second - 1].character, ' ');
+    let page = renderer.render(&face_data(name, 3)).expect("renders");
+    page.save(output_dir().join("card-face-broken-name.png"))
+        .expect("write the picture");
+    let right = (field.x as f32 + max_width) as i32;
+    let past = ink(
+        &page,
+        Colour::WHITE.0,
+        right + 1,
+        baselines[0] - 40,
+        1016,
+        last + 12,
+    );
+    assert!(past.is_empty(), "{} pixels past the field", past.len());
+
+    // A long name with no space to break at is still refused.
+    let unbroken = "阿".repeat(20);
+    assert!(matches!(
+        renderer
+            .layout_field("name", &unbroken)
+            .expect("name field"),
+        Err(FaceError::TextTooLong { .. })
+    ));
+}
+
 #[test]
 fn a_name_too_long_even_at_the_smallest_size_is_refused() {
     let renderer = card_face();

@@ -155,11 +155,29 @@ fn instant_line_config(terminal: &str) -> String {
     )
 }
 
+/// Reads the card on the counter's ID reader; returns the read.
+fn read_card(clerk: &cardhub_tests::Http) -> Value {
+    let read = clerk.post(
+        "/api/v1/branch/terminals/T-B001-01/id-card",
+        &json!({"device": "id-reader-1", "wait_secs": 5}),
+    );
+    assert_eq!(read.status, 200, "{}", read.text);
+    read.json()
+}
+
+/// Queues `application_id`'s card on the counter's printer; returns the task.
+fn issue_now(clerk: &cardhub_tests::Http, application_id: i64) -> i64 {
+    let issued = clerk.post(
+        "/api/v1/branch/instant-issues",
+        &json!({"application_id": application_id}),
+    );
+    assert_eq!(issued.status, 202, "{}", issued.text);
+    issued.json()["task_id"].as_i64().expect("a task id")
+}
+
 #[test]
-fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_counter() {
-    use cardhub_tests::workshop::{
-        Applicant, CARD_TIMEOUT, Link, SimPrinter, apply_at, task, wait_for,
-    };
+fn a_permanent_resident_is_served_at_the_counter_through_a_cut_link_to_an_instant_replacement() {
+    use cardhub_tests::workshop::{CARD_TIMEOUT, Link, SimPrinter, task, wait_for};
     let dir = hub_dir();
     let sims = tempfile::tempdir().expect("a directory for the simulators");
     // The branch printer and its encoder stand at the counter: the
@@ -175,29 +193,63 @@ fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_cou
     let clerk = hub.http(Some(&token));
     let admin = hub.http(Some(&hub.dev_token()));
 
+    let id_reader = sim_id_reader("permanent-2023");
+    let camera = sim_camera();
+    let counter =
+        cardhub_devices::rig::ReaderLease::acquire().expect("a rig reader for the counter");
     let work = tempfile::tempdir().expect("a directory for the terminal");
     let devices = TerminalDevices {
-        card_readers: vec![("card-reader-2".into(), printer.encoder.clone())],
+        id_readers: vec![("id-reader-1".into(), id_reader.field("pty").into())],
+        cameras: vec![("camera-1".into(), camera.field("address").into())],
+        card_readers: vec![
+            ("card-reader-1".into(), counter.reader_name().to_owned()),
+            ("card-reader-2".into(), printer.encoder.clone()),
+        ],
         printers: vec![("printer-1".into(), printer.address.clone())],
-        ..TerminalDevices::default()
     };
     let mut terminal =
         TerminalProcess::register_and_start(&hub, work.path(), "T-B001-01", BRANCH, &devices);
     terminal.wait_linked();
 
-    // An approved application collected at this branch.
-    let applied = apply_at(&admin, 901, Applicant::Resident("陈𠮷"), Some(BRANCH));
+    // 1. The holder's permanent-residence card is read, the photo taken,
+    //    and the application made on the read.
+    let read = read_card(&clerk);
+    assert_eq!(read["card_kind"], "permanent-residence-2023", "{read}");
+    let photo = clerk.post(
+        "/api/v1/branch/terminals/T-B001-01/photo",
+        &json!({"device": "camera-1"}),
+    );
+    assert_eq!(photo.status, 200, "{}", photo.text);
+    let photo = photo.json()["jpeg_base64"]
+        .as_str()
+        .expect("the photo")
+        .to_owned();
+    let english = read["english_name"]
+        .as_str()
+        .expect("an English name")
+        .to_owned();
+    let applicant = json!({
+        "document_number": read["document_number"],
+        "name": english,
+        "chinese_name": read["chinese_name"],
+        "phone": "13812345678",
+        "address": "上海市黄浦区人民大道200号",
+    });
+    let applied = clerk.post(
+        "/api/v1/branch/applications",
+        &json!({"kind": "first-issue", "applicant": applicant, "id_read_id": read["id_read_id"], "photo_base64": photo}),
+    );
+    assert_eq!(applied.status, 201, "{}", applied.text);
+    let applied = applied.json();
+    assert_eq!(applied["evidence"]["entry"], "id-read", "{applied}");
     let application_id = applied["application"]["id"]
         .as_i64()
         .expect("an application id");
-    // A slow printer leaves time to cut the link in the middle of the card.
+
+    // 2. Made at once on the counter's printer; the branch PC loses power
+    //    in the middle of the card and comes back.
     printer.control.slow(400).expect("the printer slows down");
-    let issued = clerk.post(
-        "/api/v1/branch/instant-issues",
-        &json!({"application_id": application_id}),
-    );
-    assert_eq!(issued.status, 202, "{}", issued.text);
-    let task_id = issued.json()["task_id"].as_i64().expect("a task id");
+    let task_id = issue_now(&clerk, application_id);
     wait_for(
         "the card to be on the counter's printer",
         CARD_TIMEOUT,
@@ -209,7 +261,6 @@ fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_cou
             }
         },
     );
-    // The branch PC loses power mid-card, and comes back.
     terminal.stop(nix::sys::signal::Signal::SIGKILL);
     std::thread::sleep(Duration::from_millis(800));
     printer
@@ -217,7 +268,6 @@ fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_cou
         .clear_link_faults()
         .expect("normal speed again");
     let (config, hub_url) = (terminal.config.clone(), terminal.hub_url.clone());
-    let key_file = work.path().join("T-B001-01-key.toml");
     let mut terminal = TerminalProcess::start("T-B001-01", &config, &hub_url, BRANCH);
     terminal.wait_linked();
 
@@ -230,9 +280,6 @@ fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_cou
     let done = task(&admin, task_id);
     assert_eq!(done["task"]["status"], "done", "{done}");
     let card_id = done["task"]["card_id"].as_i64().expect("the card made");
-    let card = admin.get(&format!("/api/v1/cards/{card_id}"));
-    assert_eq!(card.json()["status"], "qc-passed", "{}", card.text);
-
     // Every physical card used is the finished one or a registered waste:
     // nothing was lost in the cut.
     let attempts = done["task"]["attempts"].as_i64().expect("attempts");
@@ -242,47 +289,44 @@ fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_cou
         printer.state().chip_in_printer.is_none(),
         "the card left the printer"
     );
+    let handed = clerk.post(
+        &format!("/api/v1/branch/cards/{card_id}/hand-over"),
+        &json!({}),
+    );
+    assert_eq!(handed.status, 200, "{}", handed.text);
+    assert_eq!(
+        admin.get(&format!("/api/v1/cards/{card_id}")).json()["status"],
+        "received"
+    );
 
-    // The holder takes the card to the counter's own reader (another
-    // reader of the same terminal): 验卡 against the record, then a PIN
-    // change, through the terminal like any reader.
-    let made = std::fs::read_dir(&printer.out)
-        .expect("the printer's output")
-        .filter_map(Result::ok)
-        .map(|e| e.path())
-        .find(|p| p.to_string_lossy().ends_with(".card.json"))
-        .expect("the finished card's chip");
-    let counter =
-        cardhub_devices::rig::ReaderLease::acquire().expect("a rig reader for the counter");
+    // 3. 验卡 and a PIN change on the counter's own reader, through the
+    //    terminal like any reader.
+    let made: Vec<std::path::PathBuf> = {
+        let mut files: Vec<_> = std::fs::read_dir(&printer.out)
+            .expect("the printer's output")
+            .filter_map(Result::ok)
+            .map(|e| e.path())
+            .filter(|p| p.to_string_lossy().ends_with(".card.json"))
+            .collect();
+        files.sort();
+        files
+    };
     let mut chip = cardhub_tests::SimCardProcess::start(
         counter.port(),
-        &made,
+        made.last().expect("the finished card's chip"),
         // Ignored: the file holds the card made.
         "1100000012345678",
         &hub.path(cardhub_tests::workshop::KEY_FILE),
     );
     chip.wait_inserted();
-    drop(terminal);
-    let devices = TerminalDevices {
-        card_readers: vec![
-            ("card-reader-1".into(), counter.reader_name().to_owned()),
-            ("card-reader-2".into(), printer.encoder.clone()),
-        ],
-        printers: vec![("printer-1".into(), printer.address.clone())],
-        ..TerminalDevices::default()
-    };
-    std::fs::write(&config, devices.config_toml("T-B001-01", &key_file))
-        .expect("the terminal's config");
-    let mut terminal = TerminalProcess::start("T-B001-01", &config, &hub_url, BRANCH);
-    terminal.wait_linked();
     let check = wait_for(
         "the counter's reader to check the card",
         Duration::from_secs(30),
         || {
             let reply = clerk.post(
-                "/api/v1/branch/terminals/T-B001-01/readers/card-reader-1/check",
-                &json!({"card_id": card_id, "wait": true}),
-            );
+            "/api/v1/branch/terminals/T-B001-01/readers/card-reader-1/check",
+            &json!({"card_id": card_id, "wait": true, "permit_chinese_name": read["chinese_name"]}),
+        );
             // pcscd sees the card on its next poll of the reader.
             match reply.status {
                 200 if reply.json()["status"] != "interrupted" => Ok(reply.json()),
@@ -293,23 +337,80 @@ fn an_instant_replacement_survives_a_cut_link_and_the_card_is_checked_at_the_cou
     assert_eq!(check["status"], "done", "{check}");
     assert_eq!(check["result"]["passed"], true, "{check}");
     assert_eq!(check["result"]["mismatches"], json!([]), "{check}");
-    let pin = clerk.post(
-        "/api/v1/branch/terminals/T-B001-01/readers/card-reader-1/pin",
-        &json!({"operation": "change", "old_pin": "123456", "new_pin": "864209", "wait": true}),
-    );
-    assert_eq!(pin.status, 200, "{}", pin.text);
-    assert_eq!(pin.json()["status"], "done", "{}", pin.text);
-    assert_eq!(pin.json()["result"]["accepted"], true, "{}", pin.text);
-    let wrong = clerk.post(
-        "/api/v1/branch/terminals/T-B001-01/readers/card-reader-1/pin",
-        &json!({"operation": "change", "old_pin": "123456", "new_pin": "111111", "wait": true}),
+    let pin = |old: &str, new: &str| {
+        let reply = clerk.post(
+            "/api/v1/branch/terminals/T-B001-01/readers/card-reader-1/pin",
+            &json!({"operation": "change", "old_pin": old, "new_pin": new, "wait": true}),
+        );
+        assert_eq!(reply.status, 200, "{}", reply.text);
+        reply.json()
+    };
+    let changed = pin("123456", "864209");
+    assert_eq!(
+        (
+            changed["status"].as_str(),
+            changed["result"]["accepted"].as_bool()
+        ),
+        (Some("done"), Some(true)),
+        "{changed}"
     );
     // The old PIN no longer opens it: refused with the card's own count.
-    let wrong = wrong.json();
+    let wrong = pin("123456", "111111");
     assert_eq!(wrong["result"]["accepted"], false, "{wrong}");
     assert_eq!(wrong["result"]["tries_left"], 2, "{wrong}");
+    chip.stop();
+
+    // 4. The card is lost: temporary then formal loss; a formal loss is
+    //    not lifted (the refusal names why and writes nothing); the
+    //    replacement is made at the counter, cancelling the lost card.
+    for operation in ["temporary-loss", "formal-loss"] {
+        let reply = clerk.post(
+            &format!("/api/v1/branch/cards/{card_id}/{operation}"),
+            &json!({"reason": "lost on the metro"}),
+        );
+        assert_eq!(reply.status, 200, "{operation}: {}", reply.text);
+    }
+    let unlock = clerk.post(
+        &format!("/api/v1/branch/cards/{card_id}/unlock"),
+        &json!({}),
+    );
+    assert_eq!(unlock.status, 409, "{}", unlock.text);
+    assert!(unlock.text.contains("formally-lost"), "{}", unlock.text);
+    let history = admin
+        .get(&format!("/api/v1/cards/{card_id}/history"))
+        .json();
+    let last = history
+        .as_array()
+        .and_then(|h| h.last())
+        .expect("a history");
+    assert_eq!(
+        last["to"], "formally-lost",
+        "the refused unlock wrote nothing: {history}"
+    );
+    let again = read_card(&clerk);
+    let replaced = clerk.post(
+        "/api/v1/branch/applications",
+        &json!({"kind": "replacement", "applicant": applicant, "id_read_id": again["id_read_id"],
+                "replaces_card_id": card_id, "photo_base64": photo}),
+    );
+    assert_eq!(replaced.status, 201, "{}", replaced.text);
+    let replaced = replaced.json();
+    assert_eq!(
+        replaced["replaced_card"]["status"], "cancelled",
+        "{replaced}"
+    );
+    let second = replaced["application"]["id"]
+        .as_i64()
+        .expect("the replacement");
+    let task_id = issue_now(&clerk, second);
+    let outcome = terminal.wait_line(CARD_TIMEOUT, |l| {
+        l.starts_with(&format!("outcome instant-issue:{second} "))
+    });
+    assert!(outcome.contains("instant_issue completed"), "{outcome}");
+    let done = task(&admin, task_id);
+    assert_eq!(done["task"]["status"], "done", "{done}");
+
     hub.assert_audit_intact();
     drop(terminal);
-    chip.stop();
     assert_eq!(hub.stop(nix::sys::signal::Signal::SIGTERM).code(), Some(0));
 }

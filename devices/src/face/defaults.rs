@@ -43,6 +43,7 @@ fn field(key: &str, x: u32, baseline: u32, size_px: f32, max_width: u32) -> Text
         overflow: Overflow::Refuse,
         min_size_px: None,
         align: Align::Left,
+        max_lines: 1,
         letter_spacing_px: 0.0,
         required: true,
     }
@@ -63,7 +64,7 @@ impl PageLayout {
     /// `中华人民共和国社会保障卡` and `上海`, the photo on the left
     /// (264 x 325, the centre's 358 x 441 photos scaled), and on the right
     /// four rows of label and value: `姓名` name (shrinks down to 26 px for
-    /// long names), `社会保障号码` ssn, `社会保障卡号` card_number,
+    /// long names, then breaks onto up to three lines), `社会保障号码` ssn, `社会保障卡号` card_number,
     /// `发卡日期` issue_date (these three refuse a value too long).
     pub fn card_face_default() -> PageLayout {
         let value_x = 556;
@@ -71,6 +72,9 @@ impl PageLayout {
         let mut name = field(keys::NAME, value_x, 222, 44.0, value_width);
         name.overflow = Overflow::Shrink;
         name.min_size_px = Some(26.0);
+        // A permanent-residence holder's English name (up to 46
+        // characters) and Chinese name go on up to three lines.
+        name.max_lines = 3;
         name.letter_spacing_px = 4.0;
         PageLayout {
             width: CARD_WIDTH,

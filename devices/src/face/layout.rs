@@ -218,6 +218,12 @@ pub struct TextField {
     /// Where the text sits between `x` and `x + max_width`. Default `left`.
     #[serde(default)]
     pub align: Align,
+    /// With `overflow = "shrink"`: the lines a text too wide for one line
+    /// even at `min_size_px` may be broken into, at spaces (a long English
+    /// name on a permanent-residence holder's card). The lines share one
+    /// size and are centred on `baseline`. Default 1 (never broken).
+    #[serde(default = "one_line")]
+    pub max_lines: u8,
     /// Extra space between characters, in pixels at `size_px` (scaled down
     /// with the text when it shrinks). Default 0.
     #[serde(default)]
@@ -254,6 +260,10 @@ pub enum Align {
     Centre,
     /// Ends at `x + max_width`.
     Right,
+}
+
+fn one_line() -> u8 {
+    1
 }
 
 impl TextField {
@@ -332,6 +342,12 @@ impl PageLayout {
                 return Err(invalid(&item, "the data key is empty".to_owned()));
             }
             check_size(&item, "size_px", field.size_px)?;
+            if !(1..=3).contains(&field.max_lines) {
+                return Err(invalid(
+                    &item,
+                    format!("max_lines {} is outside 1..=3", field.max_lines),
+                ));
+            }
             let min = field.min_size();
             check_size(&item, "min_size_px", min)?;
             if min > field.size_px {
@@ -462,6 +478,7 @@ mod tests {
             overflow: Overflow::Shrink,
             min_size_px: None,
             align: Align::Left,
+            max_lines: 1,
             letter_spacing_px: 0.0,
             required: true,
         };

@@ -273,7 +273,7 @@ impl Renderer {
             letter_spacing_px: field.letter_spacing_px,
             colour: field.colour,
         };
-        text::layout_line(&self.fonts, &spec, value)
+        text::layout_lines(&self.fonts, &spec, value, field.max_lines)
     }
 }
 

@@ -41,6 +41,7 @@ pub struct TextLayout {
 
 /// What a line of text is to become: the part of a label or field that
 /// layout needs.
+#[derive(Clone, Copy)]
 pub(crate) struct LineSpec<'a> {
     /// How errors name it: `field \`name\`` or `label \`姓名\``.
     pub(crate) item: &'a str,
@@ -158,6 +159,86 @@ pub(crate) fn layout_line(
         glyphs,
         colour: spec.colour,
     })
+}
+
+/// Lays out `text` on one line or, when it does not fit there even at the
+/// smallest size and `max_lines` allows, broken at spaces into the fewest
+/// lines (up to `max_lines`) whose longest fits: every line at one size,
+/// the block centred on the spec's baseline, one line-height (1.15 em)
+/// apart. A text with no space to break at, or too long for `max_lines`
+/// lines, is refused as on one line.
+pub(crate) fn layout_lines(
+    fonts: &Fonts,
+    spec: &LineSpec<'_>,
+    text: &str,
+    max_lines: u8,
+) -> Result<TextLayout, FaceError> {
+    let one = layout_line(fonts, spec, text);
+    let too_long = match one {
+        Err(e @ FaceError::TextTooLong { .. }) if max_lines > 1 => e,
+        other => return other,
+    };
+    let words: Vec<&str> = text.split(' ').filter(|w| !w.is_empty()).collect();
+    for lines in 2..=usize::from(max_lines).min(words.len()) {
+        // The break points whose lines all fit, at the largest common size.
+        let mut best: Option<(f32, Vec<String>)> = None;
+        for parts in splits(&words, lines) {
+            let Ok(laid) = parts
+                .iter()
+                .map(|part| layout_line(fonts, spec, part))
+                .collect::<Result<Vec<_>, _>>()
+            else {
+                continue;
+            };
+            let size = laid.iter().map(|l| l.size_px).fold(spec.size_px, f32::min);
+            if best.as_ref().is_none_or(|(s, _)| size > *s) {
+                best = Some((size, parts));
+            }
+        }
+        let Some((size, parts)) = best else {
+            continue;
+        };
+        let line_height = (size * 1.15).round();
+        let first = spec.baseline as f32 - line_height * (lines - 1) as f32 / 2.0;
+        let mut block = TextLayout {
+            size_px: size,
+            width_px: 0.0,
+            glyphs: Vec::new(),
+            colour: spec.colour,
+        };
+        for (i, part) in parts.iter().enumerate() {
+            let line = LineSpec {
+                baseline: (first + line_height * i as f32).round().max(0.0) as u32,
+                size_px: size,
+                min_size_px: size,
+                overflow: Overflow::Refuse,
+                letter_spacing_px: spec.letter_spacing_px * size / spec.size_px,
+                ..*spec
+            };
+            let laid = layout_line(fonts, &line, part)?;
+            block.width_px = block.width_px.max(laid.width_px);
+            block.glyphs.extend(laid.glyphs);
+        }
+        return Ok(block);
+    }
+    Err(too_long)
+}
+
+/// Every way to cut `words` into `lines` consecutive non-empty groups,
+/// each joined by spaces (names have a handful of words: at most a few
+/// hundred ways).
+fn splits(words: &[&str], lines: usize) -> Vec<Vec<String>> {
+    if lines == 1 {
+        return vec![vec![words.join(" ")]];
+    }
+    let mut out = Vec::new();
+    for cut in 1..=words.len().saturating_sub(lines - 1) {
+        for mut rest in splits(&words[cut..], lines - 1) {
+            rest.insert(0, words[..cut].join(" "));
+            out.push(rest);
+        }
+    }
+    out
 }
 
 /// Draws a laid-out line into `image`, clipped to it.
