@@ -181,6 +181,7 @@ pub async fn serve(config: Config) -> Result<(), ServeError> {
         },
         None => println!("  monitoring wall: {base}/ (log in, or add #token=<screen token>)"),
     }
+    println!("  branch console: {base}/console");
     println!("  health:   {base}/healthz");
     println!("  metrics:  {base}/metrics");
     println!("  API docs: {base}/api/v1/openapi.json (needs a token)");
