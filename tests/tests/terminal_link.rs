@@ -598,7 +598,7 @@ fn a_second_connection_replaces_the_first() {
         }),
     );
     let (code, message) = first.wait_closed().fatal();
-    assert_eq!(code, ErrorCode::AuthFailed);
+    assert_eq!(code, ErrorCode::Replaced);
     assert!(message.contains("replaced"), "{message}");
 
     // Commands go to the new connection.

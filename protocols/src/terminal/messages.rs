@@ -497,6 +497,11 @@ pub enum ErrorCode {
     UnexpectedMessage,
     /// Authentication failed (fatal).
     AuthFailed,
+    /// Another connection of the same terminal authenticated and replaced
+    /// this one (fatal). A terminal that reconnected before the hub saw its
+    /// cut never sees it; two PCs sharing one terminal's key do, and each
+    /// must be registered under its own id.
+    Replaced,
     /// The session to resume is unknown or expired; a new one was started.
     ResumeRefused,
     /// The receiver's buffer is full; slow down.

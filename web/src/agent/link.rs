@@ -319,9 +319,16 @@ impl Link {
 
     /// The session dropped the link.
     fn dropped(&self, down: LinkDown) -> Ended {
-        let slow = matches!(down, LinkDown::AuthFailed(_) | LinkDown::Version(_));
-        if let LinkDown::AuthFailed(message) = &down {
-            println!("auth failed: {message}");
+        // Two PCs with one terminal's key would take the link from each
+        // other at once: the one replaced comes back slowly.
+        let slow = matches!(
+            down,
+            LinkDown::AuthFailed(_) | LinkDown::Replaced(_) | LinkDown::Version(_)
+        );
+        match &down {
+            LinkDown::AuthFailed(message) => println!("auth failed: {message}"),
+            LinkDown::Replaced(message) => println!("replaced: {message}"),
+            _ => {}
         }
         Ended::Down {
             reason: down.to_string(),

@@ -479,12 +479,12 @@ mod tests {
             let link = link.clone();
             tokio::spawn(async move { link.closed().await })
         };
-        link.close(ErrorCode::AuthFailed, "replaced");
+        link.close(ErrorCode::Replaced, "replaced");
         link.close(ErrorCode::Overloaded, "second reason is ignored");
         let fatal = tokio::time::timeout(Duration::from_secs(5), waiter)
             .await
             .unwrap()
             .unwrap();
-        assert_eq!(fatal.code, ErrorCode::AuthFailed);
+        assert_eq!(fatal.code, ErrorCode::Replaced);
     }
 }

@@ -461,7 +461,7 @@ impl TerminalSessions {
         };
         if let Some(old) = &attached.replaced {
             old.close(
-                ErrorCode::AuthFailed,
+                ErrorCode::Replaced,
                 format!(
                     "another connection of terminal `{}` (from {}) authenticated and replaced this one: if two PCs use this terminal's key, register each under its own id",
                     hello.terminal_id, hello.peer

@@ -100,6 +100,9 @@ pub enum Action {
 pub enum LinkDown {
     /// The hub refused the terminal's key, id or branch.
     AuthFailed(String),
+    /// Another connection of this terminal took its place at the hub (a
+    /// second PC with this terminal's key).
+    Replaced(String),
     /// The hub sent a fatal error.
     Fatal {
         /// Its code.
@@ -129,6 +132,7 @@ impl fmt::Display for LinkDown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::AuthFailed(message) => write!(f, "authentication refused: {message}"),
+            Self::Replaced(message) => write!(f, "replaced at the hub: {message}"),
             Self::Fatal { code, message } => write!(f, "hub error {}: {message}", code_name(*code)),
             Self::Version(v) => write!(
                 f,
@@ -283,6 +287,14 @@ impl Session {
                     ..
                 },
             ) => Err(LinkDown::AuthFailed(message)),
+            (
+                _,
+                HubMessage::Error {
+                    code: ErrorCode::Replaced,
+                    message,
+                    ..
+                },
+            ) => Err(LinkDown::Replaced(message)),
             (
                 _,
                 HubMessage::Error {

@@ -258,12 +258,15 @@ fn an_ack_beyond_what_was_sent_starts_a_new_session() {
 fn auth_failure_fatal_errors_and_other_versions_drop_the_link() {
     let mut s = session();
     s.connect();
-    let down = feed(
-        &mut s,
-        json!({"v": 1, "id": "h-1", "type": "error", "payload": {
-            "code": "auth_failed", "message": "terminal T-1 is not registered", "fatal": true}}),
-    )
-    .unwrap_err();
+    let refused = |s: &mut Session, code: &str, message: &str| {
+        feed(
+            s,
+            json!({"v": 1, "id": "h-1", "type": "error", "payload": {
+                "code": code, "message": message, "fatal": true}}),
+        )
+        .unwrap_err()
+    };
+    let down = refused(&mut s, "auth_failed", "terminal T-1 is not registered");
     assert_eq!(
         down,
         LinkDown::AuthFailed("terminal T-1 is not registered".into())
@@ -271,6 +274,15 @@ fn auth_failure_fatal_errors_and_other_versions_drop_the_link() {
     assert_eq!(
         down.to_string(),
         "authentication refused: terminal T-1 is not registered"
+    );
+    let down = refused(
+        &mut s,
+        "replaced",
+        "another connection of T-1 replaced this one",
+    );
+    assert_eq!(
+        down,
+        LinkDown::Replaced("another connection of T-1 replaced this one".into())
     );
     let down = feed(&mut s, json!({"v": 2, "id": "x", "type": "hello2"})).unwrap_err();
     assert_eq!(down, LinkDown::Version(2));
