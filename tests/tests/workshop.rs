@@ -8,6 +8,7 @@
 
 use std::time::Duration;
 
+use cardhub_simulators::printer::machine::FaultKind;
 use cardhub_tests::workshop::{
     Applicant, CARD_TIMEOUT, LineSpec, Link, SimPrinter, apply, extract, hub_dir, task, wait_done,
     wait_for, write_config,
@@ -319,12 +320,13 @@ fn an_empty_ribbon_mid_print_wastes_the_card_and_an_empty_hopper_takes_none() {
     p.control.clear().unwrap();
     // The first card takes the last print; the second card's print finds
     // the ribbon used up: waste, then a new ribbon.
+    // The hopper's fault stays latched until the line clears it: wait for
+    // the ribbon's own.
     wait_for("the ribbon to run out", CARD_TIMEOUT, || {
         let s = p.state();
-        if s.printer.fault.is_some() {
-            Ok(())
-        } else {
-            Err(format!("{:?}", s.printer))
+        match &s.printer.fault {
+            Some(fault) if fault.kind == FaultKind::RibbonOut => Ok(()),
+            _ => Err(format!("{:?}", s.printer)),
         }
     });
     p.control.refill(None, None).unwrap();
