@@ -36,8 +36,11 @@ impl Sim {
             .expect("the simulator starts");
         let stdout = child.stdout.take().expect("piped");
         let mut fields = std::collections::BTreeMap::new();
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref().map_while(Result::ok) {
             if line == ready {
+                // Keep reading so the simulator never blocks on its pipe.
+                std::thread::spawn(move || lines.for_each(drop));
                 return Sim { child, fields };
             }
             if let Some((k, v)) = line.split_once(": ") {
@@ -132,6 +135,8 @@ pub struct TerminalProcess {
     lines: mpsc::Receiver<String>,
     /// Every line read so far.
     pub seen: Vec<String>,
+    /// Lines before this one were passed over by a wait.
+    cursor: usize,
 }
 
 impl TerminalProcess {
@@ -225,20 +230,26 @@ impl TerminalProcess {
             branch: branch.to_owned(),
             lines,
             seen: Vec::new(),
+            cursor: 0,
         }
     }
 
-    /// Waits up to `timeout` for a line `pred` accepts; returns it.
+    /// Waits up to `timeout` for a line `pred` accepts, after the line the
+    /// last wait returned; returns it. Each line is returned at most once,
+    /// so waiting three times for `device ` gives three devices.
     pub fn wait_line(&mut self, timeout: Duration, pred: impl Fn(&str) -> bool) -> String {
-        if let Some(line) = self.seen.iter().find(|l| pred(l)) {
-            return line.clone();
+        if let Some(i) = self.seen[self.cursor..].iter().position(|l| pred(l)) {
+            self.cursor += i + 1;
+            return self.seen[self.cursor - 1].clone();
         }
+        self.cursor = self.seen.len();
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.lines.recv_timeout(left) {
                 Ok(line) => {
                     self.seen.push(line.clone());
+                    self.cursor = self.seen.len();
                     if pred(&line) {
                         return line;
                     }
@@ -257,25 +268,32 @@ impl TerminalProcess {
         self.wait_line(START_TIMEOUT, |l| l.starts_with("linked session="))
     }
 
-    /// Forgets the lines read so far (to wait for a later one of a kind).
-    pub fn forget_lines(&mut self) {
-        while let Ok(line) = self.lines.try_recv() {
+    /// Stops the process with `signal`; its exit status (none if it was
+    /// stopped before) and every line it printed.
+    pub fn stop(
+        &mut self,
+        signal: nix::sys::signal::Signal,
+    ) -> (Option<std::process::ExitStatus>, Vec<String>) {
+        let status = self.child.take().map(|mut child| {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
+            child.wait().expect("the terminal is waited for")
+        });
+        // The reader thread ends with the pipe: everything printed is in.
+        while let Ok(line) = self.lines.recv_timeout(Duration::from_secs(5)) {
             self.seen.push(line);
         }
-        self.seen.clear();
-    }
-
-    /// Stops the process with `signal`.
-    pub fn stop(&mut self, signal: nix::sys::signal::Signal) {
-        if let Some(mut child) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), signal);
-            let _ = child.wait();
-        }
+        (status, std::mem::take(&mut self.seen))
     }
 }
 
 impl Drop for TerminalProcess {
     fn drop(&mut self) {
-        self.stop(nix::sys::signal::Signal::SIGTERM);
+        if let Some(mut child) = self.child.take() {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(child.id() as i32),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+            let _ = child.wait();
+        }
     }
 }

@@ -85,10 +85,10 @@ fn a_permanent_residence_card_and_a_photo_are_taken_through_the_terminal() {
     };
     let mut terminal =
         TerminalProcess::register_and_start(&hub, work.path(), "T-B001-01", BRANCH, &devices);
-    terminal.wait_linked();
     terminal.wait_line(Duration::from_secs(10), |l| {
         l.starts_with("device id-reader-1")
     });
+    terminal.wait_linked();
 
     let read = http.post(
         "/api/v1/branch/terminals/T-B001-01/id-card",

@@ -7,13 +7,11 @@
 //! endpoint is tested on its own; this test is the terminal's side.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
 use std::net::{TcpListener, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::process::Command;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 use cardhub_devices::camera::PhotoRules;
@@ -25,6 +23,7 @@ use cardhub_protocols::terminal::{
     IdReaderCommand, Outcome, PrinterCommand, PrinterCondition, PushEvent, ReaderHolds,
     RegisteredTerminal, Resume, TerminalMessage, verify_challenge,
 };
+use cardhub_tests::branch::{Sim, TerminalProcess};
 use cardhub_tests::cardhub_bin;
 use tungstenite::{Message, WebSocket};
 
@@ -32,131 +31,6 @@ const TERMINAL: &str = "T-0101-01";
 const BRANCH: &str = "0101";
 /// How long the scripted hub waits for any one frame or line.
 const WAIT: Duration = Duration::from_secs(30);
-
-/// A simulator child process; stopped on drop.
-struct Sim {
-    child: Child,
-    fields: std::collections::BTreeMap<String, String>,
-}
-
-impl Sim {
-    /// Runs `cardhub sim <args>` until it prints `cardhub sim <what> ready`.
-    fn start(args: &[&str], ready: &str) -> Sim {
-        let mut child = Command::new(cardhub_bin())
-            .arg("sim")
-            .args(args)
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the simulator starts");
-        let stdout = child.stdout.take().expect("piped");
-        let mut fields = std::collections::BTreeMap::new();
-        let mut lines = BufReader::new(stdout).lines();
-        for line in lines.by_ref().map_while(Result::ok) {
-            if line == ready {
-                // Keep reading so the simulator never blocks on its pipe.
-                std::thread::spawn(move || lines.for_each(drop));
-                return Sim { child, fields };
-            }
-            if let Some((k, v)) = line.split_once(": ") {
-                fields.insert(k.to_owned(), v.to_owned());
-            }
-        }
-        let status = child.wait();
-        panic!("`cardhub sim {args:?}` ended before it was ready ({status:?}): {fields:?}");
-    }
-}
-
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        );
-        let _ = self.child.wait();
-    }
-}
-
-/// The agent under test, its stdout read line by line.
-struct Agent {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-    seen: Vec<String>,
-}
-
-impl Agent {
-    fn start(dir: &Path, hub: &str) -> Agent {
-        let mut child = terminal_command(dir, hub)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("cardhub terminal starts");
-        let stdout = child.stdout.take().expect("piped");
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Agent {
-            child,
-            lines,
-            seen: Vec::new(),
-        }
-    }
-
-    /// Waits for a line starting with `prefix`.
-    fn line(&mut self, prefix: &str) -> String {
-        let deadline = Instant::now() + WAIT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    if line.starts_with(prefix) {
-                        return line;
-                    }
-                }
-                Err(_) => panic!(
-                    "the terminal printed no line starting with {prefix:?}; it printed: {:#?}",
-                    self.seen
-                ),
-            }
-        }
-    }
-
-    /// Stops it with `signal`; its exit status and every line it printed.
-    fn stop(mut self) -> (std::process::ExitStatus, Vec<String>) {
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(self.child.id() as i32),
-            nix::sys::signal::Signal::SIGTERM,
-        )
-        .expect("signal delivered");
-        let deadline = Instant::now() + WAIT;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait works") {
-                break status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the terminal did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        self.seen.extend(self.lines.try_iter());
-        (status, std::mem::take(&mut self.seen))
-    }
-}
-
-impl Drop for Agent {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn terminal_command(dir: &Path, hub: &str) -> Command {
     let mut command = Command::new(cardhub_bin());
@@ -455,9 +329,9 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
             name = "printer"
             address = "{printer}"
             "#,
-            pty = id_reader.fields["pty"],
-            camera = camera.fields["address"],
-            printer = printer.fields["address"],
+            pty = id_reader.field("pty"),
+            camera = camera.field("address"),
+            printer = printer.field("address"),
         ),
     )
     .unwrap();
@@ -473,12 +347,15 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
     // --new-key makes it and prints what the centre runs.
     let registered = make_key(dir.path(), &hub);
 
-    let mut agent = Agent::start(dir.path(), &hub);
+    let mut agent =
+        TerminalProcess::start(TERMINAL, &dir.path().join("terminal.toml"), &hub, BRANCH);
     assert_eq!(
-        agent.line("terminal "),
+        agent.wait_line(WAIT, |l| l.starts_with("terminal ")),
         format!("terminal {TERMINAL} branch {BRANCH} hub {hub}")
     );
-    let mut found: Vec<String> = (0..3).map(|_| agent.line("device ")).collect();
+    let mut found: Vec<String> = (0..3)
+        .map(|_| agent.wait_line(WAIT, |l| l.starts_with("device ")))
+        .collect();
     found.sort();
     assert_eq!(
         found,
@@ -502,12 +379,12 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
         },
     );
     assert_eq!(
-        agent.line("auth failed: "),
+        agent.wait_line(WAIT, |l| l.starts_with("auth failed: ")),
         format!("auth failed: terminal {TERMINAL} is not registered")
     );
     assert!(
         agent
-            .line("link down: ")
+            .wait_line(WAIT, |l| l.starts_with("link down: "))
             .ends_with("(reconnecting in 2.0 s)")
     );
     drop(conn);
@@ -529,7 +406,7 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
             ("printer", DeviceKind::Printer, DeviceState::Ready),
         ]
     );
-    agent.line("linked session=s-1 resumed=false");
+    agent.wait_line(WAIT, |l| l.starts_with("linked session=s-1 resumed=false"));
     // The card on the reader, seen by the terminal's poll.
     let (seq, device, event) = conn.event();
     assert_eq!((seq, device.as_str()), (1, "id-reader"));
@@ -589,7 +466,7 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
     // The link is cut before the card event was acked: the terminal
     // resumes the session and sends the event again, with its seq.
     drop(conn);
-    agent.line("link down: ");
+    agent.wait_line(WAIT, |l| l.starts_with("link down: "));
     let mut conn = Conn::accept(&listener);
     let (resume, _) = conn.handshake(&registered, welcome(true, 0, 30));
     assert_eq!(
@@ -599,7 +476,7 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
             last_seq: 0
         })
     );
-    agent.line("linked session=s-1 resumed=true");
+    agent.wait_line(WAIT, |l| l.starts_with("linked session=s-1 resumed=true"));
     let (seq, device, event) = conn.event();
     assert_eq!((seq, device.as_str()), (1, "id-reader"));
     assert_eq!(event, DeviceEvent::CardPresent { atr: None });
@@ -615,7 +492,7 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
     conn.push(1, outcome.clone());
     assert_eq!(conn.ack(), 1);
     assert_eq!(
-        agent.line("outcome "),
+        agent.wait_line(WAIT, |l| l.starts_with("outcome ")),
         "outcome op-42 card_check completed: the card is genuine"
     );
     conn.push(1, outcome);
@@ -628,7 +505,7 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
     );
     assert_eq!(conn.ack(), 2);
     assert_eq!(
-        agent.line("notice: "),
+        agent.wait_line(WAIT, |l| l.starts_with("notice: ")),
         "notice: the counter closes at 17:00"
     );
 
@@ -640,7 +517,9 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
             application_id: "app-1".into(),
         },
     );
-    agent.line("link down: push 4 came before push 3");
+    agent.wait_line(WAIT, |l| {
+        l.starts_with("link down: push 4 came before push 3")
+    });
     let mut conn = Conn::accept(&listener);
     let (resume, _) = conn.handshake(&registered, welcome(true, 1, 1));
     assert_eq!(
@@ -656,7 +535,8 @@ fn the_terminal_links_its_simulated_devices_to_a_hub_across_cuts() {
     }
 
     // SIGTERM: a clean close, exit 0.
-    let (status, lines) = agent.stop();
+    let (status, lines) = agent.stop(nix::sys::signal::Signal::SIGTERM);
+    let status = status.expect("the terminal ran until now");
     let closed = loop {
         match conn.ws.read() {
             Ok(Message::Close(frame)) => break frame,
@@ -702,9 +582,10 @@ fn a_pcsc_reader_reports_its_card_and_carries_apdus_through_the_terminal() {
     let hub = format!("ws://{}/ws/terminal", listener.local_addr().unwrap());
     let registered = make_key(dir.path(), &hub);
 
-    let mut agent = Agent::start(dir.path(), &hub);
+    let mut agent =
+        TerminalProcess::start(TERMINAL, &dir.path().join("terminal.toml"), &hub, BRANCH);
     assert_eq!(
-        agent.line("device "),
+        agent.wait_line(WAIT, |l| l.starts_with("device ")),
         "device card-reader card_reader ready"
     );
     let mut conn = Conn::accept(&listener);
@@ -780,6 +661,7 @@ fn a_pcsc_reader_reports_its_card_and_carries_apdus_through_the_terminal() {
         "a command to a card taken out fails as the card's absence"
     );
     card.stop();
-    let (status, _) = agent.stop();
+    let (status, _) = agent.stop(nix::sys::signal::Signal::SIGTERM);
+    let status = status.expect("the terminal ran until now");
     assert!(status.success(), "cardhub terminal exited with {status}");
 }

@@ -155,16 +155,18 @@ pub fn state_of(condition: PrinterCondition) -> PrinterState {
     }
 }
 
-/// The condition a printer state is reported as (the terminal's side).
-pub fn condition_of(state: PrinterState) -> PrinterCondition {
-    match state {
+/// The condition a printer state is reported as (the terminal's side);
+/// `None` for a state newer than link protocol v1.
+pub fn condition_of(state: PrinterState) -> Option<PrinterCondition> {
+    Some(match state {
         PrinterState::Ready => PrinterCondition::Ready,
         PrinterState::Printing => PrinterCondition::Printing,
         PrinterState::CardJam => PrinterCondition::CardJam,
         PrinterState::RibbonOut => PrinterCondition::RibbonOut,
         PrinterState::HopperEmpty => PrinterCondition::HopperEmpty,
-        _ => PrinterCondition::CoverOpen,
-    }
+        PrinterState::CoverOpen => PrinterCondition::CoverOpen,
+        _ => return None,
+    })
 }
 
 /// Where the card is, from the terminal's report.

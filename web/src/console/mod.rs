@@ -18,7 +18,6 @@
 //! `page/console.js`; `tests/tests/console_flow.rs` drives it in headless
 //! Chromium.
 
-use actix_web::http::header;
 use actix_web::{HttpResponse, get};
 
 const INDEX_HTML: &str = include_str!("page/index.html");
@@ -29,14 +28,8 @@ const CONSOLE_JS: &str = include_str!("page/console.js");
 /// photos are shown from `data:` URLs.
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self'; frame-ancestors 'none'";
 
-fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
-    HttpResponse::Ok()
-        .insert_header((header::CONTENT_TYPE, content_type))
-        .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
-        .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
-        .insert_header((header::REFERRER_POLICY, "no-referrer"))
-        .body(body)
+fn asset(content_type: &'static str, body: &'static str) -> actix_web::HttpResponse {
+    crate::monitor::page_file(content_type, CSP, body)
 }
 
 /// The branch console page. It asks for an operator login itself.

@@ -32,11 +32,23 @@ const WALL_JS: &str = include_str!("wall/wall.js");
 const CSP: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; connect-src 'self' ws: wss:; frame-ancestors 'none'";
 
 fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
+    page_file(content_type, CSP, body)
+}
+
+/// One file of a page compiled into the binary (the wall's, the branch
+/// console's), served with the page's content security policy, never
+/// cached stale, never sniffed, and sending no referrer.
+pub(crate) fn page_file(
+    content_type: &'static str,
+    csp: &'static str,
+    body: &'static str,
+) -> HttpResponse {
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, content_type))
         .insert_header((header::CACHE_CONTROL, "no-cache"))
-        .insert_header((header::CONTENT_SECURITY_POLICY, CSP))
+        .insert_header((header::CONTENT_SECURITY_POLICY, csp))
         .insert_header((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .insert_header((header::REFERRER_POLICY, "no-referrer"))
         .body(body)
 }
 

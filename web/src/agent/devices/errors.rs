@@ -7,23 +7,10 @@
 
 use cardhub_devices::camera::CameraError;
 use cardhub_devices::id_reader::{IdReaderError, Status};
-use cardhub_devices::printer::{PrinterError, PrinterState};
+use cardhub_devices::printer::PrinterError;
 use cardhub_devices::reader::ReaderError;
-use cardhub_protocols::terminal::{CommandError, CommandErrorCode as Code, PrinterCondition};
-
-/// A printer's state in the link's words (`None`: a state newer than
-/// link protocol v1).
-pub fn condition(state: PrinterState) -> Option<PrinterCondition> {
-    Some(match state {
-        PrinterState::Ready => PrinterCondition::Ready,
-        PrinterState::Printing => PrinterCondition::Printing,
-        PrinterState::CardJam => PrinterCondition::CardJam,
-        PrinterState::RibbonOut => PrinterCondition::RibbonOut,
-        PrinterState::HopperEmpty => PrinterCondition::HopperEmpty,
-        PrinterState::CoverOpen => PrinterCondition::CoverOpen,
-        _ => return None,
-    })
-}
+use cardhub_devices::remote::condition_of as condition;
+use cardhub_protocols::terminal::{CommandError, CommandErrorCode as Code};
 
 /// A printer failure.
 pub fn printer_error(e: &PrinterError) -> CommandError {
@@ -138,6 +125,7 @@ mod tests {
     use cardhub_devices::printer::ErrorCode;
     use cardhub_protocols::id_reader::TextBlockError;
     use cardhub_protocols::ptp::{OperationCode, ResponseCode};
+    use cardhub_protocols::terminal::PrinterCondition;
 
     use super::*;
 

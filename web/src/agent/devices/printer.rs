@@ -12,15 +12,15 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use cardhub_devices::printer::{
-    self, CardPosition, CardPrinter, Panel, PrinterAddress, PrinterError, PrinterState, Station,
+    self, CardPrinter, Panel, PrinterAddress, PrinterError, PrinterState, Station,
 };
 use cardhub_protocols::terminal::{
-    CardPlace, CommandError, CommandErrorCode, CommandOutput, CommandResult, DeviceCommand,
-    DeviceEvent, EncoderStation, PrintPanel, PrinterCommand,
+    CommandError, CommandErrorCode, CommandOutput, CommandResult, DeviceCommand, DeviceEvent,
+    EncoderStation, PrintPanel, PrinterCommand,
 };
 
-use super::errors::condition;
 use super::{Driver, Health, printer_error, unsupported};
+use cardhub_devices::remote::{condition_of as condition, place_of};
 
 /// The terminal's card printer.
 pub struct PrinterDriver {
@@ -103,12 +103,14 @@ impl PrinterDriver {
                     state,
                     hopper: s.hopper,
                     ribbon_left: s.ribbon_left,
-                    card: place(s.card),
+                    card: place_of(s.card),
                 })
             }),
-            PrinterCommand::CardPosition {} => p
-                .card_position()
-                .map(|card| CommandOutput::CardPosition { card: place(card) }),
+            PrinterCommand::CardPosition {} => {
+                p.card_position().map(|card| CommandOutput::CardPosition {
+                    card: place_of(card),
+                })
+            }
             PrinterCommand::Feed {} => done(p.feed()),
             PrinterCommand::MoveTo { station } => done(p.move_to(match station {
                 EncoderStation::Contact => Station::Contact,
@@ -165,16 +167,6 @@ fn health_of(state: PrinterState) -> Health {
         Health::fault(format!("{state}: {}", state.advice()))
     } else {
         Health::ready()
-    }
-}
-
-/// Where a card is, in the link's words.
-fn place(card: CardPosition) -> CardPlace {
-    match card {
-        CardPosition::InPrinter => CardPlace::InPrinter,
-        CardPosition::Contact => CardPlace::Contact,
-        CardPosition::Contactless => CardPlace::Contactless,
-        _ => CardPlace::None,
     }
 }
 
