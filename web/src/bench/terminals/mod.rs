@@ -258,25 +258,13 @@ pub fn run(opts: &TerminalBenchOptions) -> Result<TerminalBenchReport, TerminalB
                     let gate = Arc::new(tokio::sync::Semaphore::new(concurrency.max(1)));
                     let mut tasks = Vec::with_capacity(n);
                     for i in 0..n {
-                        let (fleet, gate) = (fleet.clone(), gate.clone());
-                        let before = fleet.linked.load(Ordering::Relaxed)
-                            + fleet.failed.load(Ordering::Relaxed);
-                        let permit = gate.acquire_owned().await.expect("the gate stays open");
-                        tasks.push(actix_rt::spawn(async move {
-                            // The permit is held until this session has linked (or failed).
-                            let watch = fleet.clone();
-                            let release = actix_rt::spawn(async move {
-                                while watch.linked.load(Ordering::Relaxed)
-                                    + watch.failed.load(Ordering::Relaxed)
-                                    <= before
-                                {
-                                    tokio::time::sleep(Duration::from_millis(5)).await;
-                                }
-                                drop(permit);
-                            });
-                            sessions::session(fleet, i).await;
-                            release.abort();
-                        }));
+                        // Held until this session is linked (or failed).
+                        let permit = gate
+                            .clone()
+                            .acquire_owned()
+                            .await
+                            .expect("the gate stays open");
+                        tasks.push(actix_rt::spawn(sessions::session(fleet.clone(), i, permit)));
                     }
                     for task in tasks {
                         let _ = task.await;

@@ -56,14 +56,24 @@ fn text(envelope: &Envelope<TerminalMessage>) -> ws::Message {
     )
 }
 
-/// Runs terminal `n` until the fleet stops; counts itself linked or failed.
-pub(super) async fn session(fleet: Arc<Fleet>, n: usize) {
-    if let Err(e) = run(&fleet, n).await {
+/// Runs terminal `n` until the fleet stops; counts itself linked or
+/// failed, and lets `linking` go when it is one or the other.
+pub(super) async fn session(
+    fleet: Arc<Fleet>,
+    n: usize,
+    linking: tokio::sync::OwnedSemaphorePermit,
+) {
+    let mut linking = Some(linking);
+    if let Err(e) = run(&fleet, n, &mut linking).await {
         fleet.failed(format!("terminal {n}: {e}"));
     }
 }
 
-async fn run(fleet: &Fleet, n: usize) -> Result<(), String> {
+async fn run(
+    fleet: &Fleet,
+    n: usize,
+    linking: &mut Option<tokio::sync::OwnedSemaphorePermit>,
+) -> Result<(), String> {
     let id = terminal_id(n);
     let client = awc::Client::builder()
         .timeout(Duration::from_secs(60))
@@ -139,6 +149,7 @@ async fn run(fleet: &Fleet, n: usize) -> Result<(), String> {
                         ws.send(text(&list)).await.map_err(|e| e.to_string())?;
                         linked = true;
                         fleet.linked.fetch_add(1, Ordering::Relaxed);
+                        linking.take();
                     }
                     HubMessage::Error { code, message, fatal: true } => {
                         return Err(format!("fatal {code:?}: {message}"));
