@@ -23,9 +23,10 @@
 //! - Photos: JPEG only, checked whole (a cut-short file is refused), of an
 //!   accepted size, scaled to fit the photo box keeping the aspect, centred.
 //! - Speed: glyph masks are cached (bounded, shared by all renderers on the
-//!   same [`Fonts`]); labels and bands are drawn once per renderer; PNGs use
-//!   the `png` crate's fast deflate. `devices/benches/face.rs` measures a
-//!   face with a photo and a three-character name.
+//!   same [`Fonts`]); labels and bands are drawn once per renderer; photos
+//!   are scaled with `fast_image_resize`'s SIMD filter; PNGs use the `png`
+//!   crate's fastest setting. `devices/benches/face.rs` measures a face
+//!   with a photo and a three-character name.
 //!
 //! This module draws pages; it does not print them (the printer driver in
 //! `printer` sends the PNG as a panel), choose what goes on them (the
