@@ -1,6 +1,6 @@
 //! Where the simulated printer keeps things on disk ([`Layout`]) and the
 //! state file ([`MachineState`] as JSON, written atomically: a temporary
-//! file beside it, synced, renamed over it).
+//! file beside it, renamed over it).
 //!
 //! ```text
 //! <state-dir>/printer.json              the printer: hopper, ribbon, card inside, fault, counters
@@ -12,8 +12,8 @@
 //!
 //! `<seq>` is the card's number in the printer's life, six digits.
 
-use std::fs::{self, File};
-use std::io::{self, Write};
+use std::fs;
+use std::io;
 use std::path::{Path, PathBuf};
 
 use super::machine::{Exit, MachineState, STATE_FORMAT};
@@ -129,8 +129,10 @@ impl Layout {
     }
 }
 
-/// Writes `bytes` to `path` through a synced temporary file renamed over
-/// it, so a killed simulator leaves the old file or the new one.
+/// Writes `bytes` to `path` through a temporary file renamed over it, so a
+/// killed simulator leaves the old file or the new one. Not synced to disk:
+/// a simulated printer need not survive a power cut, and a sync per state
+/// change was a good part of what a production line's simulators cost.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let io = |source| StoreError::Io {
         path: path.to_owned(),
@@ -139,9 +141,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
     let mut tmp_name = path.as_os_str().to_owned();
     tmp_name.push(".tmp");
     let tmp = PathBuf::from(tmp_name);
-    let mut file = File::create(&tmp).map_err(io)?;
-    file.write_all(bytes).map_err(io)?;
-    file.sync_all().map_err(io)?;
-    drop(file);
+    fs::write(&tmp, bytes).map_err(io)?;
     fs::rename(&tmp, path).map_err(io)
 }

@@ -1,9 +1,8 @@
 //! The card file: [`CardMemory`] as pretty JSON on disk, written atomically
-//! (a temporary file beside it, synced, then renamed over it) so a simulator
+//! (a temporary file beside it, then renamed over it) so a simulator
 //! killed mid-write leaves the previous card intact, never half a card.
 
-use std::fs::{self, File};
-use std::io::Write;
+use std::fs;
 use std::path::{Path, PathBuf};
 
 use super::{CardMemory, FORMAT_VERSION};
@@ -70,8 +69,14 @@ impl CardMemory {
         Ok(memory)
     }
 
-    /// Writes the card file atomically: `<path>.tmp` is written and synced,
-    /// then renamed over `path`, then the directory is synced.
+    /// Writes the card file atomically: `<path>.tmp` is written, then
+    /// renamed over `path`, so a reader (or the next start) sees the old
+    /// memory or the new, never half of one. The card saves after every
+    /// command that changed it, before it answers, so what it acknowledged
+    /// outlives the simulator process. Not synced to disk: a simulated card
+    /// need not survive a power cut, and seventy syncs a card (one per
+    /// write command, and one for the directory each) were most of what a
+    /// production line's simulated encoders cost.
     pub fn save(&self, path: &Path) -> Result<(), MemoryError> {
         let io = |source| MemoryError::Io {
             path: path.to_owned(),
@@ -81,20 +86,8 @@ impl CardMemory {
         let mut tmp_name = path.as_os_str().to_owned();
         tmp_name.push(".tmp");
         let tmp = PathBuf::from(tmp_name);
-        let mut file = File::create(&tmp).map_err(io)?;
-        file.write_all(&json).map_err(io)?;
-        file.sync_all().map_err(io)?;
-        drop(file);
+        fs::write(&tmp, &json).map_err(io)?;
         fs::rename(&tmp, path).map_err(io)?;
-        let dir = path
-            .parent()
-            .filter(|p| !p.as_os_str().is_empty())
-            .unwrap_or(Path::new("."));
-        // Syncing the directory makes the rename itself durable; a file
-        // system that cannot open directories for syncing still renamed.
-        if let Ok(d) = File::open(dir) {
-            let _ = d.sync_all();
-        }
         Ok(())
     }
 }
