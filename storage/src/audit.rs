@@ -22,7 +22,7 @@ use cardhub_protocols::roles::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::connection::{DbConnection, snapshot_tx, write_tx};
+use crate::connection::{DbConnection, join_write_tx, snapshot_tx};
 use crate::error::{StorageError, db};
 use crate::fields::push_field;
 use crate::schema::{audit_head, audit_log};
@@ -123,22 +123,24 @@ impl fmt::Display for BrokenEntry {
     }
 }
 
-/// Appends `entry` to the chain inside the caller's transaction (or its own
-/// if there is none) and returns the stored record.
+/// Appends `entry` to the chain inside the caller's transaction (joining
+/// it, without a savepoint of its own: every caller returns this
+/// function's error with `?`), or in its own if there is none, and returns
+/// the stored record.
 pub fn append(
     conn: &mut DbConnection,
     hsm: &dyn Hsm,
     entry: &AuditEntry,
 ) -> Result<AuditRecord, StorageError> {
-    write_tx(conn, |conn| append_in_tx(conn, hsm, entry))
+    join_write_tx(conn, |conn| append_in_tx(conn, hsm, entry))
 }
 
 /// [`append`] for a repository function already inside its own
 /// [`crate::write_tx`] that rolls the whole transaction back on any error
-/// (it returns this function's error with `?`): no savepoint of its own,
-/// which saves two statements per entry. An error that the caller swallowed
-/// and then committed could leave an entry without its head update, which
-/// [`verify`] reports; so never ignore this function's error.
+/// (it returns this function's error with `?`). An error that the caller
+/// swallowed and then committed could leave an entry without its head
+/// update, which [`verify`] reports; so never ignore this function's error
+/// (nor [`append`]'s).
 pub(crate) fn append_in_tx(
     conn: &mut DbConnection,
     hsm: &dyn Hsm,

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::applications::{self, ApplicationStatus};
 use crate::audit::{self, AuditEntry};
-use crate::connection::{DbConnection, write_tx};
+use crate::connection::{DbConnection, join_write_tx, write_tx};
 use crate::error::{StorageError, conflict_or_db, db, parse_column};
 use crate::outbox::{self, CARD_STATUS_TOPIC};
 use crate::schema::{card_status_history, cards};
@@ -404,7 +404,7 @@ pub fn transition_card(
     actor: &Actor,
     reason: &str,
 ) -> Result<Card, StorageError> {
-    write_tx(conn, |conn| {
+    join_write_tx(conn, |conn| {
         let card = get_card(conn, card_id)?;
         if let Some(expected) = expected_version
             && expected != card.version

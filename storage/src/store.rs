@@ -115,6 +115,11 @@ impl Store {
             // minimum a connection is only opened for a caller that waits
             // for it, so none is in flight once the work is done.
             .min_idle(Some(0))
+            // A pooled PostgreSQL connection may have been cut by the
+            // server since its last use: r2d2 pings it at checkout and
+            // replaces it. An embedded SQLite connection cannot be cut, and
+            // the ping was one more statement on every storage call.
+            .test_on_check_out(backend == Backend::Postgres)
             .connection_timeout(Duration::from_secs(opts.connect_timeout_secs.max(1)))
             .connection_customizer(Box::new(settings))
             .build(Manager { target })?;
