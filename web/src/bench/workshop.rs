@@ -326,7 +326,7 @@ fn config_toml(
 ) -> String {
     let mut toml = String::from(
         "[http]\nbind = \"127.0.0.1:0\"\n[chip]\nreaders = [\"cardhub bench: no stand-alone reader\"]\n\
-         [chip.substitutions]\n\"𠮷\" = \"吉\"\n[simulators]\nprinters = false\napplications = 0\n\
+         [chip.substitutions]\n\"𠮷\" = \"吉\"\n[simulators]\nprinters = false\napplications = 0\nbranch = \"\"\n\
          [workshop]\nidle_poll_ms = 50\nnumber_prefix = \"B\"\n",
     );
     for line in 0..lines {
