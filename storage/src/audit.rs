@@ -124,9 +124,11 @@ impl fmt::Display for BrokenEntry {
 }
 
 /// Appends `entry` to the chain inside the caller's transaction (joining
-/// it, without a savepoint of its own: every caller returns this
-/// function's error with `?`), or in its own if there is none, and returns
-/// the stored record.
+/// it, without a savepoint of its own), or in its own if there is none, and
+/// returns the stored record. Every caller returns this function's error
+/// with `?`, so the enclosing transaction rolls the entry back with the
+/// rest: an error swallowed and then committed could leave an entry
+/// without its head update, which [`verify`] reports; never ignore it.
 pub fn append(
     conn: &mut DbConnection,
     hsm: &dyn Hsm,
@@ -135,13 +137,8 @@ pub fn append(
     join_write_tx(conn, |conn| append_in_tx(conn, hsm, entry))
 }
 
-/// [`append`] for a repository function already inside its own
-/// [`crate::write_tx`] that rolls the whole transaction back on any error
-/// (it returns this function's error with `?`). An error that the caller
-/// swallowed and then committed could leave an entry without its head
-/// update, which [`verify`] reports; so never ignore this function's error
-/// (nor [`append`]'s).
-pub(crate) fn append_in_tx(
+/// [`append`]'s work, inside the transaction it joined or opened.
+fn append_in_tx(
     conn: &mut DbConnection,
     hsm: &dyn Hsm,
     entry: &AuditEntry,

@@ -254,7 +254,7 @@ pub fn start_job(
             .returning(chip_jobs::id)
             .get_result(conn)
             .map_err(db("start a chip job"))?;
-        audit::append_in_tx(
+        audit::append(
             conn,
             hsm,
             &AuditEntry::new(
@@ -307,7 +307,7 @@ pub fn resume_job(
             ))
             .execute(conn)
             .map_err(db("resume a chip job"))?;
-        audit::append_in_tx(
+        audit::append(
             conn,
             hsm,
             &AuditEntry::new(
@@ -441,7 +441,7 @@ pub fn finish_job(
             ))
             .execute(conn)
             .map_err(db("finish a chip job"))?;
-        audit::append_in_tx(
+        audit::append(
             conn,
             hsm,
             &AuditEntry::new(

@@ -289,7 +289,7 @@ fn bind_in_tx(
         ))
         .execute(conn)
         .map_err(db("bind a chip to a card"))?;
-    audit::append_in_tx(
+    audit::append(
         conn,
         hsm,
         &AuditEntry::new(
