@@ -15,6 +15,7 @@
 //! - [`photo`]: synthetic ID photos.
 //! - [`portal`]: the government portal: applicants sent to the hub over
 //!   HTTP and extracted into making-card tasks.
+//! - [`files`]: how the simulators replace the files they keep.
 //!
 //! Simulators depend on `cardhub-protocols` only: the byte constants, APDU
 //! parsing and MAC computations they use are the hub's own, so a simulator
@@ -22,6 +23,7 @@
 
 pub mod camera;
 pub mod card;
+pub mod files;
 pub mod id_reader;
 pub mod photo;
 pub mod portal;

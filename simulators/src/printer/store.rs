@@ -1,6 +1,6 @@
 //! Where the simulated printer keeps things on disk ([`Layout`]) and the
-//! state file ([`MachineState`] as JSON, written atomically: a temporary
-//! file beside it, renamed over it).
+//! state file ([`MachineState`] as JSON, replaced whole with
+//! [`crate::files::replace`]).
 //!
 //! ```text
 //! <state-dir>/printer.json              the printer: hopper, ribbon, card inside, fault, counters
@@ -129,18 +129,11 @@ impl Layout {
     }
 }
 
-/// Writes `bytes` to `path` through a temporary file renamed over it, so a
-/// killed simulator leaves the old file or the new one. Not synced to disk:
-/// a simulated printer need not survive a power cut, and a sync per state
-/// change was a good part of what a production line's simulators cost.
+/// Writes `bytes` to `path` with [`crate::files::replace`]: a killed
+/// simulator leaves the old file or the new one.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), StoreError> {
-    let io = |source| StoreError::Io {
+    crate::files::replace(path, bytes).map_err(|source| StoreError::Io {
         path: path.to_owned(),
         source,
-    };
-    let mut tmp_name = path.as_os_str().to_owned();
-    tmp_name.push(".tmp");
-    let tmp = PathBuf::from(tmp_name);
-    fs::write(&tmp, bytes).map_err(io)?;
-    fs::rename(&tmp, path).map_err(io)
+    })
 }

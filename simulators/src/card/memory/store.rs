@@ -1,6 +1,6 @@
-//! The card file: [`CardMemory`] as pretty JSON on disk, written atomically
-//! (a temporary file beside it, then renamed over it) so a simulator
-//! killed mid-write leaves the previous card intact, never half a card.
+//! The card file: [`CardMemory`] as pretty JSON on disk, replaced whole
+//! ([`crate::files::replace`]) so a simulator killed mid-write leaves the
+//! previous card intact, never half a card.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -69,25 +69,15 @@ impl CardMemory {
         Ok(memory)
     }
 
-    /// Writes the card file atomically: `<path>.tmp` is written, then
-    /// renamed over `path`, so a reader (or the next start) sees the old
-    /// memory or the new, never half of one. The card saves after every
-    /// command that changed it, before it answers, so what it acknowledged
-    /// outlives the simulator process. Not synced to disk: a simulated card
-    /// need not survive a power cut, and seventy syncs a card (one per
-    /// write command, and one for the directory each) were most of what a
-    /// production line's simulated encoders cost.
+    /// Writes the card file with [`crate::files::replace`]: a reader (or
+    /// the next start) sees the old memory or the new, never half of one.
+    /// The card saves after every command that changed it, before it
+    /// answers, so what it acknowledged outlives the simulator process.
     pub fn save(&self, path: &Path) -> Result<(), MemoryError> {
-        let io = |source| MemoryError::Io {
+        let json = serde_json::to_vec_pretty(self).expect("card memory always serialises to JSON");
+        crate::files::replace(path, &json).map_err(|source| MemoryError::Io {
             path: path.to_owned(),
             source,
-        };
-        let json = serde_json::to_vec_pretty(self).expect("card memory always serialises to JSON");
-        let mut tmp_name = path.as_os_str().to_owned();
-        tmp_name.push(".tmp");
-        let tmp = PathBuf::from(tmp_name);
-        fs::write(&tmp, &json).map_err(io)?;
-        fs::rename(&tmp, path).map_err(io)?;
-        Ok(())
+        })
     }
 }
