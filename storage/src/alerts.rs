@@ -312,7 +312,7 @@ impl Store {
         message: String,
         at: NaiveDateTime,
     ) -> Result<Alert, StorageError> {
-        self.run("alerts.raise", move |conn| {
+        self.write("alerts.raise", move |conn| {
             let alert = NewAlert {
                 rule: &rule,
                 subject: &subject,
@@ -331,7 +331,7 @@ impl Store {
         reason: String,
         at: NaiveDateTime,
     ) -> Result<Option<Alert>, StorageError> {
-        self.run("alerts.clear", move |conn| {
+        self.write("alerts.clear", move |conn| {
             clear_alert(conn, id, &reason, at)
         })
         .await
@@ -343,7 +343,7 @@ impl Store {
         reason: String,
         at: NaiveDateTime,
     ) -> Result<usize, StorageError> {
-        self.run("alerts.clear_open", move |conn| {
+        self.write("alerts.clear_open", move |conn| {
             clear_open_alerts(conn, &reason, at)
         })
         .await

@@ -230,7 +230,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(Application, Card), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("cards.create_application", move |conn| {
+        self.write("cards.create_application", move |conn| {
             create_application(conn, hsm.as_ref(), &new, &actor)
         })
         .await

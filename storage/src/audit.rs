@@ -22,7 +22,7 @@ use cardhub_protocols::roles::Role;
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::connection::{DbConnection, join_write_tx, snapshot_tx};
+use crate::connection::{DbConnection, join_write_tx, on_backend, snapshot_tx};
 use crate::error::{StorageError, db};
 use crate::fields::push_field;
 use crate::schema::{audit_head, audit_log};
@@ -158,27 +158,31 @@ fn append_in_tx(
         hash: Vec::new(),
     };
     record.hash = chain_hash(hsm, &record)?.to_vec();
-    diesel::insert_into(audit_log::table)
-        .values((
-            audit_log::seq.eq(record.seq),
-            audit_log::at.eq(record.at),
-            audit_log::actor.eq(&record.actor),
-            audit_log::role.eq(&record.role),
-            audit_log::action.eq(&record.action),
-            audit_log::subject.eq(&record.subject),
-            audit_log::detail.eq(&record.detail),
-            audit_log::prev_hash.eq(&record.prev_hash),
-            audit_log::hash.eq(&record.hash),
-        ))
-        .execute(conn)
-        .map_err(db("insert an audit entry"))?;
-    diesel::update(audit_head::table.find(1))
-        .set((
-            audit_head::last_seq.eq(record.seq),
-            audit_head::last_hash.eq(&record.hash),
-        ))
-        .execute(conn)
-        .map_err(db("advance the audit head"))?;
+    on_backend!(conn, |c| {
+        diesel::insert_into(audit_log::table)
+            .values((
+                audit_log::seq.eq(record.seq),
+                audit_log::at.eq(record.at),
+                audit_log::actor.eq(&record.actor),
+                audit_log::role.eq(&record.role),
+                audit_log::action.eq(&record.action),
+                audit_log::subject.eq(&record.subject),
+                audit_log::detail.eq(&record.detail),
+                audit_log::prev_hash.eq(&record.prev_hash),
+                audit_log::hash.eq(&record.hash),
+            ))
+            .execute(c)
+    })
+    .map_err(db("insert an audit entry"))?;
+    on_backend!(conn, |c| {
+        diesel::update(audit_head::table.find(1))
+            .set((
+                audit_head::last_seq.eq(record.seq),
+                audit_head::last_hash.eq(&record.hash),
+            ))
+            .execute(c)
+    })
+    .map_err(db("advance the audit head"))?;
     Ok(record)
 }
 
@@ -192,7 +196,7 @@ fn lock_head(conn: &mut DbConnection) -> Result<(i64, Vec<u8>), StorageError> {
             .for_update()
             .get_result::<(i64, Vec<u8>)>(pg)
             .optional(),
-        DbConnection::Sqlite(_) => query.get_result::<(i64, Vec<u8>)>(conn).optional(),
+        DbConnection::Sqlite(sqlite) => query.get_result::<(i64, Vec<u8>)>(sqlite).optional(),
     }
     .map_err(db("read the audit head"))?;
     head.ok_or_else(missing_head)

@@ -237,7 +237,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Branch, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("branches.create", move |conn| {
+        self.write("branches.create", move |conn| {
             create(conn, hsm.as_ref(), &new, &actor)
         })
         .await
@@ -257,7 +257,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Branch, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("branches.set_district", move |conn| {
+        self.write("branches.set_district", move |conn| {
             set_district(conn, hsm.as_ref(), &code, district.as_deref(), &actor)
         })
         .await

@@ -24,7 +24,7 @@ use serde::Serialize;
 
 use crate::applications::{self, ApplicationStatus};
 use crate::audit::{self, AuditEntry};
-use crate::connection::{DbConnection, join_write_tx, write_tx};
+use crate::connection::{DbConnection, join_write_tx, on_backend, write_tx};
 use crate::error::{StorageError, conflict_or_db, db, parse_column};
 use crate::outbox::{self, CARD_STATUS_TOPIC};
 use crate::schema::{card_status_history, cards};
@@ -153,7 +153,7 @@ struct HistoryEntry<'a> {
 }
 
 fn insert_history(conn: &mut DbConnection, entry: HistoryEntry<'_>) -> Result<(), StorageError> {
-    diesel::insert_into(card_status_history::table)
+    on_backend!(conn, |c| diesel::insert_into(card_status_history::table)
         .values((
             card_status_history::card_id.eq(entry.card_id),
             card_status_history::from_status.eq(entry.from.map(CardStatus::as_str)),
@@ -164,8 +164,8 @@ fn insert_history(conn: &mut DbConnection, entry: HistoryEntry<'_>) -> Result<()
             card_status_history::reason.eq(entry.reason),
             card_status_history::at.eq(entry.at),
         ))
-        .execute(conn)
-        .map_err(db("insert card status history"))?;
+        .execute(c))
+    .map_err(db("insert card status history"))?;
     Ok(())
 }
 
@@ -270,17 +270,17 @@ pub fn cards_of_application(
 
 /// The card with this id.
 pub fn get_card(conn: &mut DbConnection, id: i64) -> Result<Card, StorageError> {
-    cards::table
+    on_backend!(conn, |c| cards::table
         .find(id)
         .select(CardRow::as_select())
-        .first(conn)
-        .optional()
-        .map_err(db("read a card"))?
-        .ok_or_else(|| StorageError::NotFound {
-            what: "card",
-            key: id.to_string(),
-        })?
-        .try_into()
+        .first(c)
+        .optional())
+    .map_err(db("read a card"))?
+    .ok_or_else(|| StorageError::NotFound {
+        what: "card",
+        key: id.to_string(),
+    })?
+    .try_into()
 }
 
 /// The card with this card number, if any.
@@ -418,7 +418,7 @@ pub fn transition_card(
         let rule = check_transition(card.status, to, actor.role)?;
         let now = utc_now();
         let version = card.version + 1;
-        let updated = diesel::update(
+        let updated = on_backend!(conn, |c| diesel::update(
             cards::table
                 .find(card_id)
                 .filter(cards::version.eq(card.version)),
@@ -428,7 +428,7 @@ pub fn transition_card(
             cards::version.eq(version),
             cards::updated_at.eq(now),
         ))
-        .execute(conn)
+        .execute(c))
         .map_err(db("update a card's status"))?;
         if updated == 0 {
             let actual = get_card(conn, card_id)?.version;
@@ -536,7 +536,7 @@ impl Store {
         reason: String,
     ) -> Result<Card, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("cards.transition", move |conn| {
+        self.write("cards.transition", move |conn| {
             transition_card(
                 conn,
                 hsm.as_ref(),

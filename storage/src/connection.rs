@@ -193,6 +193,30 @@ impl ManageConnection for Manager {
     }
 }
 
+/// Runs `$body` with `$c` bound to the backend's own connection
+/// (`SqliteConnection` or `PgConnection`): the body is compiled once per
+/// backend. Two uses:
+///
+/// - statements a card waits for. Through [`DbConnection`], diesel writes
+///   a statement's SQL text anew each time it runs (to find the prepared
+///   statement in the cache, then again to bind it); on the backend's own
+///   connection a statement with a static query id finds its prepared
+///   statement by its type, with no SQL text written at all;
+/// - what diesel's `MultiConnection` lacks (`ON CONFLICT`, `RETURNING`
+///   with backend-typed selections).
+///
+/// Inside a transaction opened on the [`DbConnection`] the statements run
+/// in it: both are the same connection.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::connection::DbConnection::Sqlite($c) => $body,
+            $crate::connection::DbConnection::Pg($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// Per-connection SQLite settings, applied to every pooled connection:
 /// WAL (readers do not block the writer), a busy timeout (a writer waits for
 /// the write lock instead of failing with SQLITE_BUSY), foreign keys on

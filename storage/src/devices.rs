@@ -178,7 +178,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Device, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("devices.upsert", move |conn| {
+        self.write("devices.upsert", move |conn| {
             upsert(conn, hsm.as_ref(), &device, &actor)
         })
         .await

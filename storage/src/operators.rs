@@ -444,7 +444,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Operator, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("operators.create", move |conn| {
+        self.write("operators.create", move |conn| {
             create(conn, hsm.as_ref(), &new, &actor)
         })
         .await
@@ -471,7 +471,7 @@ impl Store {
         policy: LockoutPolicy,
     ) -> Result<Operator, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("operators.login_failure", move |conn| {
+        self.write("operators.login_failure", move |conn| {
             record_login_failure(conn, hsm.as_ref(), operator_id, now, policy)
         })
         .await
@@ -484,7 +484,7 @@ impl Store {
         now: NaiveDateTime,
     ) -> Result<Operator, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("operators.login_success", move |conn| {
+        self.write("operators.login_success", move |conn| {
             record_login_success(conn, hsm.as_ref(), operator_id, now)
         })
         .await
@@ -498,7 +498,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("operators.set_password", move |conn| {
+        self.write("operators.set_password", move |conn| {
             set_password(conn, hsm.as_ref(), &username, &password_hash, &actor)
         })
         .await
@@ -511,7 +511,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Operator, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("operators.deactivate", move |conn| {
+        self.write("operators.deactivate", move |conn| {
             deactivate(conn, hsm.as_ref(), &username, &actor)
         })
         .await

@@ -12,7 +12,7 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
-use crate::connection::DbConnection;
+use crate::connection::{DbConnection, on_backend};
 use crate::error::{StorageError, db};
 use crate::schema::outbox;
 use crate::{Store, to_stored_precision, utc_now};
@@ -60,17 +60,17 @@ pub fn enqueue(
     payload: &serde_json::Value,
 ) -> Result<i64, StorageError> {
     let payload = serde_json::to_string(payload).expect("a serde_json::Value always serialises");
-    diesel::insert_into(outbox::table)
+    on_backend!(conn, |c| diesel::insert_into(outbox::table)
         .values((
             outbox::topic.eq(topic),
             outbox::ordering_key.eq(ordering_key),
-            outbox::payload.eq(payload),
+            outbox::payload.eq(&payload),
             outbox::created_at.eq(utc_now()),
             outbox::attempts.eq(0),
         ))
         .returning(outbox::id)
-        .get_result(conn)
-        .map_err(db("queue an outbox message"))
+        .get_result(c))
+    .map_err(db("queue an outbox message"))
 }
 
 /// Up to `limit` undelivered messages, oldest first.
@@ -164,7 +164,7 @@ impl Store {
         id: i64,
         at: NaiveDateTime,
     ) -> Result<(), StorageError> {
-        self.run("outbox.mark_delivered", move |conn| {
+        self.write("outbox.mark_delivered", move |conn| {
             mark_delivered(conn, id, at)
         })
         .await
@@ -172,7 +172,7 @@ impl Store {
 
     /// [`record_failure`] on the blocking pool.
     pub async fn record_outbox_failure(&self, id: i64, error: String) -> Result<(), StorageError> {
-        self.run("outbox.record_failure", move |conn| {
+        self.write("outbox.record_failure", move |conn| {
             record_failure(conn, id, &error)
         })
         .await

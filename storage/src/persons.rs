@@ -332,7 +332,7 @@ impl Store {
     /// [`create`] on the blocking pool.
     pub async fn create_person(&self, new: NewPerson, actor: Actor) -> Result<i64, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("persons.create", move |conn| {
+        self.write("persons.create", move |conn| {
             create(conn, hsm.as_ref(), &new, &actor)
         })
         .await

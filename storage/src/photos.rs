@@ -238,7 +238,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("photos.put", move |conn| {
+        self.write("photos.put", move |conn| {
             put_photo(conn, hsm.as_ref(), application_id, &photo, &actor)
         })
         .await

@@ -146,7 +146,7 @@ impl Store {
         expires_at: NaiveDateTime,
     ) -> Result<Session, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("sessions.create", move |conn| {
+        self.write("sessions.create", move |conn| {
             create_session(conn, hsm.as_ref(), operator_id, &token_digest, expires_at)
         })
         .await
@@ -167,7 +167,7 @@ impl Store {
     /// [`revoke_session`] on the blocking pool.
     pub async fn revoke_session(&self, token_digest: Vec<u8>) -> Result<bool, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("sessions.revoke", move |conn| {
+        self.write("sessions.revoke", move |conn| {
             revoke_session(conn, hsm.as_ref(), &token_digest)
         })
         .await

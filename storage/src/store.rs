@@ -1,8 +1,15 @@
 //! [`Store`]: the handle the rest of the hub holds. It owns the connection
 //! pool and the [`Hsm`] used for encrypted columns and the audit chain, runs
 //! the embedded migrations, and runs database work on tokio's blocking pool
-//! ([`Store::run`]) so that no actor event loop or HTTP worker ever waits on
-//! the database.
+//! ([`Store::run`], [`Store::write`]) so that no actor event loop or HTTP
+//! worker ever waits on the database.
+//!
+//! On SQLite, writes have a connection of their own ([`Store::write`],
+//! [`Store::with_writer`]): SQLite lets one connection write at a time, and
+//! writers on many connections wait for its lock by sleeping and retrying,
+//! and each drops its page cache whenever another connection has written.
+//! Writers queued for one connection are woken the moment it is free, and
+//! its cache stays warm. Reads keep the pool.
 //!
 //! Not here: the queries themselves (the repository modules, which take a
 //! `&mut DbConnection` and add `async` shorthands on `Store`), connection
@@ -26,11 +33,13 @@ const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/po
 
 /// Pool and connection settings (from the `[database]` section of the config).
 ///
-/// SQLite and the pool size: WAL lets readers run beside the one writer, and
-/// every write transaction begins with `BEGIN IMMEDIATE`, so concurrent
-/// writers queue on SQLite's lock (up to `sqlite_busy_timeout_ms`) instead
-/// of failing with SQLITE_BUSY. A pool larger than one is therefore safe on
-/// SQLite too; writes are serialised by SQLite itself.
+/// SQLite and the pool size: WAL lets readers run beside the one writer.
+/// The store's writes go through one more connection of their own, so
+/// they queue in the process (up to `sqlite_busy_timeout_ms`, or
+/// `connect_timeout_secs` if longer) rather than on SQLite's lock; every
+/// write transaction still begins with `BEGIN IMMEDIATE`, so a write made
+/// on a pooled connection (or by another process) waits for the lock
+/// instead of failing with SQLITE_BUSY.
 #[derive(Clone, Debug, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct StoreOptions {
@@ -65,6 +74,9 @@ pub(crate) type PoolHandle = Pool<Manager>;
 #[derive(Clone)]
 pub struct Store {
     pool: Pool<Manager>,
+    /// SQLite: the one connection writes go through (`None` on PostgreSQL,
+    /// whose writers do not share a lock: they use the pool).
+    writer: Option<Pool<Manager>>,
     hsm: Arc<dyn Hsm>,
     backend: Backend,
     url: Arc<str>,
@@ -105,27 +117,44 @@ impl Store {
         ))?;
         drop(first);
 
-        let pool = Pool::builder()
+        let connect_timeout = Duration::from_secs(opts.connect_timeout_secs.max(1));
+        let builder = || {
+            Pool::builder()
+                // No idle minimum: r2d2 opens connections on its own worker
+                // threads, and a minimum makes it open one in the background
+                // whenever the pool dips below it. A background connect still
+                // running when the process exits races libpq's, OpenSSL's and
+                // GSSAPI's exit-time clean-up and crashes the process. With no
+                // minimum a connection is only opened for a caller that waits
+                // for it, so none is in flight once the work is done.
+                .min_idle(Some(0))
+                // A pooled PostgreSQL connection may have been cut by the
+                // server since its last use: r2d2 pings it at checkout and
+                // replaces it. An embedded SQLite connection cannot be cut,
+                // and the ping was one more statement on every storage call.
+                .test_on_check_out(backend == Backend::Postgres)
+                .connection_customizer(Box::new(settings))
+        };
+        let writer = match backend {
+            Backend::Sqlite => Some(
+                builder()
+                    .max_size(1)
+                    // A writer waits here as long as it would for the lock.
+                    .connection_timeout(settings.busy_timeout.max(connect_timeout))
+                    .build(Manager {
+                        target: target.clone(),
+                    })?,
+            ),
+            Backend::Postgres => None,
+        };
+        let pool = builder()
             .max_size(opts.pool_size.max(1))
-            // No idle minimum: r2d2 opens connections on its own worker
-            // threads, and a minimum makes it open one in the background
-            // whenever the pool dips below it. A background connect still
-            // running when the process exits races libpq's, OpenSSL's and
-            // GSSAPI's exit-time clean-up and crashes the process. With no
-            // minimum a connection is only opened for a caller that waits
-            // for it, so none is in flight once the work is done.
-            .min_idle(Some(0))
-            // A pooled PostgreSQL connection may have been cut by the
-            // server since its last use: r2d2 pings it at checkout and
-            // replaces it. An embedded SQLite connection cannot be cut, and
-            // the ping was one more statement on every storage call.
-            .test_on_check_out(backend == Backend::Postgres)
-            .connection_timeout(Duration::from_secs(opts.connect_timeout_secs.max(1)))
-            .connection_customizer(Box::new(settings))
+            .connection_timeout(connect_timeout)
             .build(Manager { target })?;
         tracing::info!(%backend, url = %display_url, "database opened");
         Ok(Store {
             pool,
+            writer,
             hsm,
             backend,
             url: display_url.into(),
@@ -133,9 +162,15 @@ impl Store {
         })
     }
 
-    /// The pool, for the group-commit writer's thread.
+    /// The writers' pool (on PostgreSQL the pool), for the group-commit
+    /// writer's thread.
     pub(crate) fn pool_handle(&self) -> PoolHandle {
-        self.pool.clone()
+        self.write_pool().clone()
+    }
+
+    /// Where writes get their connection.
+    fn write_pool(&self) -> &Pool<Manager> {
+        self.writer.as_ref().unwrap_or(&self.pool)
     }
 
     /// The group-commit writer ([`Store::commit_grouped`]).
@@ -167,7 +202,8 @@ impl Store {
     }
 
     /// Runs `f` with a pooled connection on the current thread. For the CLI
-    /// and start-up code; async code uses [`Store::run`].
+    /// and start-up code; async code uses [`Store::run`]. Writes use
+    /// [`Store::with_writer`].
     pub fn with_conn<R>(
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<R, StorageError>,
@@ -176,10 +212,23 @@ impl Store {
         f(&mut conn)
     }
 
+    /// [`Store::with_conn`] on the writers' connection (see the module
+    /// docs), for `f` that writes. Never call it (or [`Store::write`])
+    /// from inside `f`: on SQLite the one connection is taken, and the
+    /// inner call waits for it until it times out.
+    pub fn with_writer<R>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<R, StorageError>,
+    ) -> Result<R, StorageError> {
+        let mut conn: PooledConnection<Manager> = self.write_pool().get()?;
+        f(&mut conn)
+    }
+
     /// Runs `f` with a pooled connection on tokio's blocking pool and
     /// records its duration in the `cardhub_db_query_seconds` histogram,
     /// labelled `op`. Compose repository functions inside `f` (use
-    /// [`crate::write_tx`] to make them one transaction).
+    /// [`crate::write_tx`] to make them one transaction). Writes use
+    /// [`Store::write`].
     pub async fn run<R>(
         &self,
         op: &'static str,
@@ -188,19 +237,20 @@ impl Store {
     where
         R: Send + 'static,
     {
-        let pool = self.pool.clone();
-        let task = tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get()?;
-            let started = Instant::now();
-            let result = f(&mut conn);
-            metrics::histogram!("cardhub_db_query_seconds", "op" => op)
-                .record(started.elapsed().as_secs_f64());
-            result
-        });
-        match task.await {
-            Ok(result) => result,
-            Err(join) => Err(StorageError::Task(join.to_string())),
-        }
+        run_on(self.pool.clone(), op, f).await
+    }
+
+    /// [`Store::run`] on the writers' connection (see the module docs),
+    /// for `f` that writes.
+    pub async fn write<R>(
+        &self,
+        op: &'static str,
+        f: impl FnOnce(&mut DbConnection) -> Result<R, StorageError> + Send + 'static,
+    ) -> Result<R, StorageError>
+    where
+        R: Send + 'static,
+    {
+        run_on(self.write_pool().clone(), op, f).await
     }
 
     /// Checks that the database answers (`SELECT 1`), for `/healthz`.
@@ -212,6 +262,30 @@ impl Store {
             Ok(())
         })
         .await
+    }
+}
+
+/// Runs `f` on a connection of `pool` on tokio's blocking pool, timed
+/// under `op`.
+async fn run_on<R>(
+    pool: Pool<Manager>,
+    op: &'static str,
+    f: impl FnOnce(&mut DbConnection) -> Result<R, StorageError> + Send + 'static,
+) -> Result<R, StorageError>
+where
+    R: Send + 'static,
+{
+    let task = tokio::task::spawn_blocking(move || {
+        let mut conn = pool.get()?;
+        let started = Instant::now();
+        let result = f(&mut conn);
+        metrics::histogram!("cardhub_db_query_seconds", "op" => op)
+            .record(started.elapsed().as_secs_f64());
+        result
+    });
+    match task.await {
+        Ok(result) => result,
+        Err(join) => Err(StorageError::Task(join.to_string())),
     }
 }
 

@@ -306,7 +306,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Terminal, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("terminals.register", move |conn| {
+        self.write("terminals.register", move |conn| {
             register(conn, hsm.as_ref(), &new, &actor)
         })
         .await
@@ -340,7 +340,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Terminal, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("terminals.set_status", move |conn| {
+        self.write("terminals.set_status", move |conn| {
             set_status(conn, hsm.as_ref(), &terminal_id, status, &actor)
         })
         .await
@@ -353,7 +353,7 @@ impl Store {
         at: NaiveDateTime,
         address: Option<String>,
     ) -> Result<(), StorageError> {
-        self.run("terminals.touch", move |conn| {
+        self.write("terminals.touch", move |conn| {
             touch(conn, &terminal_id, at, address.as_deref())
         })
         .await

@@ -239,7 +239,7 @@ impl Store {
         actor: Actor,
     ) -> Result<ApiToken, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("tokens.create", move |conn| {
+        self.write("tokens.create", move |conn| {
             create(conn, hsm.as_ref(), &name, role, &digest, &actor)
         })
         .await
@@ -265,7 +265,7 @@ impl Store {
     /// [`revoke`] on the blocking pool.
     pub async fn revoke_token(&self, name: String, actor: Actor) -> Result<ApiToken, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("tokens.revoke", move |conn| {
+        self.write("tokens.revoke", move |conn| {
             revoke(conn, hsm.as_ref(), &name, &actor)
         })
         .await

@@ -128,7 +128,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Operator, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("branch.create_operator", move |conn| {
+        self.write("branch.create_operator", move |conn| {
             create_operator(conn, hsm.as_ref(), &new, manual_entry, &actor)
         })
         .await
@@ -142,7 +142,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("branch.set_manual_entry", move |conn| {
+        self.write("branch.set_manual_entry", move |conn| {
             set_manual_entry(conn, hsm.as_ref(), &username, allowed, &actor)
         })
         .await

@@ -348,7 +348,7 @@ impl Store {
     /// [`record_id_read`] on the blocking pool.
     pub async fn record_id_read(&self, read: NewIdRead, actor: Actor) -> Result<i64, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("branch.record_id_read", move |conn| {
+        self.write("branch.record_id_read", move |conn| {
             record_id_read(conn, hsm.as_ref(), &read, &actor)
         })
         .await

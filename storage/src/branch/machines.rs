@@ -480,7 +480,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Machine, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("machines.register", move |conn| {
+        self.write("machines.register", move |conn| {
             register(conn, hsm.as_ref(), &new, &actor)
         })
         .await
@@ -509,7 +509,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Machine, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("machines.update", move |conn| {
+        self.write("machines.update", move |conn| {
             update(conn, hsm.as_ref(), &machine_id, &change, &actor)
         })
         .await
@@ -525,7 +525,7 @@ impl Store {
         photo: NewPhoto,
     ) -> Result<Result<(), MachineRefusal>, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("machines.accept_photo", move |conn| {
+        self.write("machines.accept_photo", move |conn| {
             accept_photo(
                 conn,
                 hsm.as_ref(),
@@ -548,7 +548,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("machines.deregister", move |conn| {
+        self.write("machines.deregister", move |conn| {
             deregister(conn, hsm.as_ref(), &machine_id, &actor)
         })
         .await

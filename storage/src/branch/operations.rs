@@ -453,7 +453,7 @@ impl Store {
         reason: String,
     ) -> Result<Result<Card, CounterRefusal>, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("branch.card_operation", move |conn| {
+        self.write("branch.card_operation", move |conn| {
             card_operation(
                 conn,
                 hsm.as_ref(),

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use super::{parse_json, require_card, set_personalised};
 use crate::audit::{self, AuditEntry};
-use crate::connection::{DbConnection, write_tx};
+use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
 use crate::schema::chip_jobs;
 use crate::{Actor, Store, utc_now};
@@ -146,30 +146,30 @@ impl TryFrom<ChipJobRow> for ChipJob {
 
 /// The job with this id.
 pub fn get_job(conn: &mut DbConnection, id: i64) -> Result<ChipJob, StorageError> {
-    chip_jobs::table
+    on_backend!(conn, |c| chip_jobs::table
         .find(id)
         .select(ChipJobRow::as_select())
-        .get_result(conn)
-        .optional()
-        .map_err(db("read a chip job"))?
-        .ok_or(StorageError::NotFound {
-            what: "chip job",
-            key: id.to_string(),
-        })
-        .and_then(ChipJob::try_from)
+        .get_result(c))
+    .optional()
+    .map_err(db("read a chip job"))?
+    .ok_or(StorageError::NotFound {
+        what: "chip job",
+        key: id.to_string(),
+    })
+    .and_then(ChipJob::try_from)
 }
 
 /// A card's jobs, oldest first.
 pub fn jobs_of_card(conn: &mut DbConnection, card_id: i64) -> Result<Vec<ChipJob>, StorageError> {
-    chip_jobs::table
+    on_backend!(conn, |c| chip_jobs::table
         .filter(chip_jobs::card_id.eq(card_id))
         .order(chip_jobs::id.asc())
         .select(ChipJobRow::as_select())
-        .load(conn)
-        .map_err(db("read a card's chip jobs"))?
-        .into_iter()
-        .map(ChipJob::try_from)
-        .collect()
+        .load(c))
+    .map_err(db("read a card's chip jobs"))?
+    .into_iter()
+    .map(ChipJob::try_from)
+    .collect()
 }
 
 /// The most recent jobs, newest first.
@@ -238,7 +238,7 @@ pub fn start_job(
             updated_at: now,
             finished_at: None,
         };
-        let id: i64 = diesel::insert_into(chip_jobs::table)
+        let id: i64 = on_backend!(conn, |c| diesel::insert_into(chip_jobs::table)
             .values((
                 chip_jobs::kind.eq(job.kind.as_str()),
                 chip_jobs::card_id.eq(job.card_id),
@@ -252,8 +252,8 @@ pub fn start_job(
                 chip_jobs::updated_at.eq(job.updated_at),
             ))
             .returning(chip_jobs::id)
-            .get_result(conn)
-            .map_err(db("start a chip job"))?;
+            .get_result(c))
+        .map_err(db("start a chip job"))?;
         audit::append(
             conn,
             hsm,
@@ -337,21 +337,21 @@ pub fn record_phase(
     let now = utc_now();
     let target = chip_jobs::table.find(id);
     let n = match chip_id {
-        Some(chip) => diesel::update(target)
+        Some(chip) => on_backend!(conn, |c| diesel::update(target)
             .set((
                 chip_jobs::phase.eq(phase),
                 chip_jobs::chip_id.eq(chip),
                 chip_jobs::apdus.eq(apdus),
                 chip_jobs::updated_at.eq(now),
             ))
-            .execute(conn),
-        None => diesel::update(target)
+            .execute(c)),
+        None => on_backend!(conn, |c| diesel::update(target)
             .set((
                 chip_jobs::phase.eq(phase),
                 chip_jobs::apdus.eq(apdus),
                 chip_jobs::updated_at.eq(now),
             ))
-            .execute(conn),
+            .execute(c)),
     }
     .map_err(db("record a chip job's progress"))?;
     if n == 0 {
@@ -428,7 +428,7 @@ pub fn finish_job(
             // A personalisation that bound no chip ends without marking one.
             set_personalised(conn, card_id, now)?;
         }
-        diesel::update(chip_jobs::table.find(id))
+        on_backend!(conn, |c| diesel::update(chip_jobs::table.find(id))
             .set((
                 chip_jobs::chip_id.eq(&ended.chip_id),
                 chip_jobs::phase.eq(&ended.phase),
@@ -439,8 +439,8 @@ pub fn finish_job(
                 chip_jobs::updated_at.eq(ended.updated_at),
                 chip_jobs::finished_at.eq(ended.finished_at),
             ))
-            .execute(conn)
-            .map_err(db("finish a chip job"))?;
+            .execute(c))
+        .map_err(db("finish a chip job"))?;
         audit::append(
             conn,
             hsm,
@@ -535,7 +535,7 @@ impl Store {
         actor: Actor,
     ) -> Result<ChipJob, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("chips.start_job", move |conn| {
+        self.write("chips.start_job", move |conn| {
             start_job(conn, hsm.as_ref(), kind, card_id, &reader, &actor)
         })
         .await
@@ -549,7 +549,7 @@ impl Store {
         actor: Actor,
     ) -> Result<ChipJob, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("chips.resume_job", move |conn| {
+        self.write("chips.resume_job", move |conn| {
             resume_job(conn, hsm.as_ref(), id, &reader, &actor)
         })
         .await
@@ -563,7 +563,7 @@ impl Store {
         actor: Actor,
     ) -> Result<ChipJob, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("chips.finish_job", move |conn| {
+        self.write("chips.finish_job", move |conn| {
             finish_job(conn, hsm.as_ref(), id, &outcome, &actor)
         })
         .await
@@ -576,7 +576,7 @@ impl Store {
         actor: Actor,
     ) -> Result<usize, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("chips.interrupt_running", move |conn| {
+        self.write("chips.interrupt_running", move |conn| {
             interrupt_running_jobs(conn, hsm.as_ref(), &reason, &actor)
         })
         .await

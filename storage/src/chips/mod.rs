@@ -32,7 +32,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::audit::{self, AuditEntry};
-use crate::connection::{DbConnection, write_tx};
+use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
 use crate::schema::{card_chips, cards};
 use crate::{Actor, Store, utc_now};
@@ -161,14 +161,14 @@ pub fn chip_of_card(
     conn: &mut DbConnection,
     card_id: i64,
 ) -> Result<Option<CardChip>, StorageError> {
-    card_chips::table
+    on_backend!(conn, |c| card_chips::table
         .find(card_id)
         .select(CardChipRow::as_select())
-        .get_result(conn)
-        .optional()
-        .map_err(db("read a card's chip"))?
-        .map(CardChip::try_from)
-        .transpose()
+        .get_result(c))
+    .optional()
+    .map_err(db("read a card's chip"))?
+    .map(CardChip::try_from)
+    .transpose()
 }
 
 /// The binding of the chip with this card identification code, if any.
@@ -186,17 +186,17 @@ pub fn find_chip(conn: &mut DbConnection, chip_id: &str) -> Result<Option<CardCh
 /// A [`StorageError::NotFound`] unless the card exists (its id only: the
 /// jobs need no more of the card row).
 pub(crate) fn require_card(conn: &mut DbConnection, card_id: i64) -> Result<(), StorageError> {
-    cards::table
+    on_backend!(conn, |c| cards::table
         .find(card_id)
         .select(cards::id)
-        .get_result::<i64>(conn)
-        .optional()
-        .map_err(db("read a card"))?
-        .map(|_| ())
-        .ok_or(StorageError::NotFound {
-            what: "card",
-            key: card_id.to_string(),
-        })
+        .get_result::<i64>(c))
+    .optional()
+    .map_err(db("read a card"))?
+    .map(|_| ())
+    .ok_or(StorageError::NotFound {
+        what: "card",
+        key: card_id.to_string(),
+    })
 }
 
 /// Binds a chip to a card before its personalisation starts. Binding the
@@ -225,18 +225,18 @@ fn bind_in_tx(
     require_card(conn, new.card_id)?;
     // The card's binding and the chip's, in one look-up (two rows at most:
     // both columns are unique).
-    let bound: Vec<CardChip> = card_chips::table
+    let bound: Vec<CardChip> = on_backend!(conn, |c| card_chips::table
         .filter(
             card_chips::card_id
                 .eq(new.card_id)
                 .or(card_chips::chip_id.eq(&new.chip_id)),
         )
         .select(CardChipRow::as_select())
-        .load(conn)
-        .map_err(db("read the bindings of a card and a chip"))?
-        .into_iter()
-        .map(CardChip::try_from)
-        .collect::<Result<_, _>>()?;
+        .load(c))
+    .map_err(db("read the bindings of a card and a chip"))?
+    .into_iter()
+    .map(CardChip::try_from)
+    .collect::<Result<_, _>>()?;
     if let Some(existing) = bound.iter().find(|c| c.card_id == new.card_id) {
         if existing.chip_id == new.chip_id {
             return Ok(existing.clone());
@@ -272,7 +272,7 @@ fn bind_in_tx(
         created_at: now,
         updated_at: now,
     };
-    diesel::insert_into(card_chips::table)
+    on_backend!(conn, |c| diesel::insert_into(card_chips::table)
         .values((
             card_chips::card_id.eq(chip.card_id),
             card_chips::chip_id.eq(&chip.chip_id),
@@ -287,8 +287,8 @@ fn bind_in_tx(
             card_chips::created_at.eq(chip.created_at),
             card_chips::updated_at.eq(chip.updated_at),
         ))
-        .execute(conn)
-        .map_err(db("bind a chip to a card"))?;
+        .execute(c))
+    .map_err(db("bind a chip to a card"))?;
     audit::append(
         conn,
         hsm,
@@ -342,13 +342,13 @@ fn set_personalised(
     card_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    diesel::update(card_chips::table.find(card_id))
+    on_backend!(conn, |c| diesel::update(card_chips::table.find(card_id))
         .set((
             card_chips::personalised_at.eq(Some(now)),
             card_chips::updated_at.eq(now),
         ))
-        .execute(conn)
-        .map_err(db("mark a chip personalised"))
+        .execute(c))
+    .map_err(db("mark a chip personalised"))
 }
 
 impl Store {

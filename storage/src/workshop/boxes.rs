@@ -488,7 +488,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Vec<CardBox>, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.sort_into_boxes", move |conn| {
+        self.write("workshop.sort_into_boxes", move |conn| {
             sort_into_boxes(conn, hsm.as_ref(), capacity, today, &actor)
         })
         .await
@@ -497,7 +497,7 @@ impl Store {
     /// [`seal_box`] on the blocking pool.
     pub async fn seal_box(&self, box_id: i64, actor: Actor) -> Result<CardBox, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.seal_box", move |conn| {
+        self.write("workshop.seal_box", move |conn| {
             seal_box(conn, hsm.as_ref(), box_id, &actor)
         })
         .await
@@ -506,7 +506,7 @@ impl Store {
     /// [`warehouse_in`] on the blocking pool.
     pub async fn warehouse_in(&self, box_id: i64, actor: Actor) -> Result<CardBox, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.warehouse_in", move |conn| {
+        self.write("workshop.warehouse_in", move |conn| {
             warehouse_in(conn, hsm.as_ref(), box_id, &actor)
         })
         .await

@@ -14,7 +14,7 @@ use super::tasks::task_subject;
 use super::{StepOutcome, Task, TaskRow, TaskStatus, check_name, get_task, numbers};
 use crate::audit::{self, AuditEntry};
 use crate::cards::{self, Card};
-use crate::connection::{DbConnection, write_tx};
+use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db};
 use crate::schema::making_card_tasks;
 use crate::{Actor, Store, utc_now};
@@ -101,20 +101,33 @@ pub fn claim_next_task(
             };
             let now = utc_now();
             let attempt = task.attempts + 1;
-            diesel::update(making_card_tasks::table.find(task.id))
-                .set((
-                    making_card_tasks::status.eq(TaskStatus::InProduction.as_str()),
-                    making_card_tasks::attempts.eq(attempt),
-                    making_card_tasks::line.eq(claim.line),
-                    making_card_tasks::printer.eq(claim.printer),
-                    making_card_tasks::operator.eq(&actor.name),
-                    making_card_tasks::step.eq(STEP_CLAIMED),
-                    making_card_tasks::started_at.eq(now),
-                    making_card_tasks::updated_at.eq(now),
-                ))
-                .execute(conn)
-                .map_err(db("claim a making-card task"))?;
-            let task = get_task(conn, task.id)?;
+            // The row as it will be written (no second read).
+            let task = Task {
+                status: TaskStatus::InProduction,
+                attempts: attempt,
+                line: Some(claim.line.to_owned()),
+                printer: Some(claim.printer.to_owned()),
+                operator: Some(actor.name.clone()),
+                step: Some(STEP_CLAIMED.to_owned()),
+                started_at: Some(now),
+                updated_at: now,
+                ..task
+            };
+            on_backend!(conn, |c| diesel::update(
+                making_card_tasks::table.find(task.id)
+            )
+            .set((
+                making_card_tasks::status.eq(TaskStatus::InProduction.as_str()),
+                making_card_tasks::attempts.eq(attempt),
+                making_card_tasks::line.eq(claim.line),
+                making_card_tasks::printer.eq(claim.printer),
+                making_card_tasks::operator.eq(&actor.name),
+                making_card_tasks::step.eq(STEP_CLAIMED),
+                making_card_tasks::started_at.eq(now),
+                making_card_tasks::updated_at.eq(now),
+            ))
+            .execute(c))
+            .map_err(db("claim a making-card task"))?;
             insert_step(
                 conn,
                 &NewStep {
@@ -313,7 +326,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Option<(Task, Card)>, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.claim_next_task", move |conn| {
+        self.write("workshop.claim_next_task", move |conn| {
             let claim = Claim {
                 line: &line,
                 printer: &printer,
@@ -333,7 +346,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.release_task", move |conn| {
+        self.write("workshop.release_task", move |conn| {
             release_task(conn, hsm.as_ref(), task_id, &reason, &actor)
         })
         .await

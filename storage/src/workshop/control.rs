@@ -424,7 +424,7 @@ impl Store {
         actor: Actor,
     ) -> Result<LineRecord, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.set_line_state", move |conn| {
+        self.write("workshop.set_line_state", move |conn| {
             set_line_state(conn, hsm.as_ref(), &name, state, &reason, &actor)
         })
         .await
@@ -438,7 +438,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.fail_task", move |conn| {
+        self.write("workshop.fail_task", move |conn| {
             fail_task(conn, hsm.as_ref(), task_id, &reason, &actor)
         })
         .await
@@ -447,7 +447,7 @@ impl Store {
     /// [`retry_task`] on the blocking pool.
     pub async fn retry_task(&self, task_id: i64, actor: Actor) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.retry_task", move |conn| {
+        self.write("workshop.retry_task", move |conn| {
             retry_task(conn, hsm.as_ref(), task_id, &actor)
         })
         .await

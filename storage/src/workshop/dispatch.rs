@@ -493,7 +493,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Dispatch, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.create_dispatch", move |conn| {
+        self.write("workshop.create_dispatch", move |conn| {
             create_dispatch(conn, hsm.as_ref(), &district, &box_ids, today, &actor)
         })
         .await
@@ -502,7 +502,7 @@ impl Store {
     /// [`dispatch`] on the blocking pool.
     pub async fn dispatch(&self, dispatch_id: i64, actor: Actor) -> Result<Dispatch, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.dispatch", move |conn| {
+        self.write("workshop.dispatch", move |conn| {
             dispatch(conn, hsm.as_ref(), dispatch_id, &actor)
         })
         .await
@@ -515,7 +515,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Dispatch, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.district_sign_off", move |conn| {
+        self.write("workshop.district_sign_off", move |conn| {
             district_sign_off(conn, hsm.as_ref(), dispatch_id, &actor)
         })
         .await
@@ -528,7 +528,7 @@ impl Store {
         actor: Actor,
     ) -> Result<CardBox, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.branch_sign_off", move |conn| {
+        self.write("workshop.branch_sign_off", move |conn| {
             branch_sign_off(conn, hsm.as_ref(), box_id, &actor)
         })
         .await

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use serde::Serialize;
 
 use crate::audit::{self, AuditEntry};
-use crate::connection::{DbConnection, snapshot_tx, write_tx};
+use crate::connection::{DbConnection, on_backend, snapshot_tx, write_tx};
 use crate::error::{StorageError, db};
 use crate::schema::{box_cards, boxes, envelopes};
 use crate::{Actor, Store, applications, branches, cards, persons, utc_now};
@@ -42,14 +42,14 @@ pub(super) fn insert_envelope(
     task_id: i64,
     now: NaiveDateTime,
 ) -> Result<(), StorageError> {
-    diesel::insert_into(envelopes::table)
+    on_backend!(conn, |c| diesel::insert_into(envelopes::table)
         .values((
             envelopes::card_id.eq(card_id),
             envelopes::task_id.eq(task_id),
             envelopes::created_at.eq(now),
         ))
-        .execute(conn)
-        .map_err(db("create a card's envelope"))?;
+        .execute(c))
+    .map_err(db("create a card's envelope"))?;
     Ok(())
 }
 
@@ -162,7 +162,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.mark_envelope_printed", move |conn| {
+        self.write("workshop.mark_envelope_printed", move |conn| {
             mark_envelope_printed(conn, hsm.as_ref(), card_id, &actor)
         })
         .await

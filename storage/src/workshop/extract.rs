@@ -346,7 +346,7 @@ impl Store {
         operator: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.issue_at_counter", move |conn| {
+        self.write("workshop.issue_at_counter", move |conn| {
             issue_at_counter(
                 conn,
                 hsm.as_ref(),
@@ -368,7 +368,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.queue_instant", move |conn| {
+        self.write("workshop.queue_instant", move |conn| {
             queue_instant(conn, hsm.as_ref(), card_id, &line, max_attempts, &actor)
         })
         .await
@@ -381,7 +381,7 @@ impl Store {
         actor: Actor,
     ) -> Result<(Batch, Vec<Task>), StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.extract", move |conn| {
+        self.write("workshop.extract", move |conn| {
             extract(conn, hsm.as_ref(), &req, &actor)
         })
         .await

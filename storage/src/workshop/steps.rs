@@ -21,7 +21,7 @@ use super::waste::STEP_WASTE;
 use super::{Task, TaskStatus, check_name, get_task, parse_json};
 use crate::audit::{self, AuditEntry};
 use crate::cards;
-use crate::connection::{DbConnection, write_tx};
+use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
 use crate::schema::making_card_tasks;
 use crate::schema::production_steps;
@@ -162,7 +162,8 @@ pub(super) struct NewStep<'a> {
 /// Inserts a step row in the caller's transaction (line and printer from
 /// the task).
 pub(super) fn insert_step(conn: &mut DbConnection, new: &NewStep<'_>) -> Result<(), StorageError> {
-    diesel::insert_into(production_steps::table)
+    let detail = new.detail.to_string();
+    on_backend!(conn, |c| diesel::insert_into(production_steps::table)
         .values((
             production_steps::task_id.eq(new.task.id),
             production_steps::card_id.eq(new.task.card_id),
@@ -171,11 +172,11 @@ pub(super) fn insert_step(conn: &mut DbConnection, new: &NewStep<'_>) -> Result<
             production_steps::outcome.eq(new.outcome.as_str()),
             production_steps::line.eq(&new.task.line),
             production_steps::printer.eq(&new.task.printer),
-            production_steps::detail.eq(new.detail.to_string()),
+            production_steps::detail.eq(&detail),
             production_steps::at.eq(new.at),
         ))
-        .execute(conn)
-        .map_err(db("insert a production step"))?;
+        .execute(c))
+    .map_err(db("insert a production step"))?;
     Ok(())
 }
 
@@ -289,26 +290,44 @@ fn record_step_and_mark(
         )?;
         let target = making_card_tasks::table.find(task.id);
         let last_error = || format!("step {} failed: {}", report.step, report.detail);
+        // The row as it will be written (no second read).
+        let mut written = Task {
+            updated_at: now,
+            ..task.clone()
+        };
         match (report.outcome, &marker) {
-            (StepOutcome::Done, _) => diesel::update(target)
-                .set((
-                    making_card_tasks::step.eq(marker.as_deref().unwrap_or(report.step)),
-                    making_card_tasks::updated_at.eq(now),
-                ))
-                .execute(conn),
-            (StepOutcome::Failed, None) => diesel::update(target)
-                .set((
-                    making_card_tasks::last_error.eq(last_error()),
-                    making_card_tasks::updated_at.eq(now),
-                ))
-                .execute(conn),
-            (StepOutcome::Failed, Some(marker)) => diesel::update(target)
-                .set((
-                    making_card_tasks::step.eq(marker),
-                    making_card_tasks::last_error.eq(last_error()),
-                    making_card_tasks::updated_at.eq(now),
-                ))
-                .execute(conn),
+            (StepOutcome::Done, _) => {
+                let step = marker.as_deref().unwrap_or(report.step);
+                written.step = Some(step.to_owned());
+                on_backend!(conn, |c| diesel::update(target)
+                    .set((
+                        making_card_tasks::step.eq(step),
+                        making_card_tasks::updated_at.eq(now),
+                    ))
+                    .execute(c))
+            }
+            (StepOutcome::Failed, None) => {
+                let error = last_error();
+                written.last_error = Some(error.clone());
+                on_backend!(conn, |c| diesel::update(target)
+                    .set((
+                        making_card_tasks::last_error.eq(&error),
+                        making_card_tasks::updated_at.eq(now),
+                    ))
+                    .execute(c))
+            }
+            (StepOutcome::Failed, Some(marker)) => {
+                let error = last_error();
+                written.step = Some(marker.clone());
+                written.last_error = Some(error.clone());
+                on_backend!(conn, |c| diesel::update(target)
+                    .set((
+                        making_card_tasks::step.eq(marker),
+                        making_card_tasks::last_error.eq(&error),
+                        making_card_tasks::updated_at.eq(now),
+                    ))
+                    .execute(c))
+            }
         }
         .map_err(db("update a making-card task's step"))?;
         audit::append(
@@ -328,7 +347,7 @@ fn record_step_and_mark(
                 }),
             ),
         )?;
-        get_task(conn, task.id)
+        Ok(written)
     })
 }
 
@@ -352,13 +371,20 @@ pub fn begin_step(
         if task.status != TaskStatus::InProduction {
             return Err(not_in_production(&task, "beginning a step"));
         }
-        diesel::update(making_card_tasks::table.find(task_id))
-            .set((
-                making_card_tasks::step.eq(format!("{step}{BEGUN_SUFFIX}")),
-                making_card_tasks::updated_at.eq(utc_now()),
-            ))
-            .execute(conn)
-            .map_err(db("mark a making-card task's step begun"))?;
+        let written = Task {
+            step: Some(format!("{step}{BEGUN_SUFFIX}")),
+            updated_at: utc_now(),
+            ..task.clone()
+        };
+        on_backend!(conn, |c| diesel::update(
+            making_card_tasks::table.find(task_id)
+        )
+        .set((
+            making_card_tasks::step.eq(&written.step),
+            making_card_tasks::updated_at.eq(written.updated_at),
+        ))
+        .execute(c))
+        .map_err(db("mark a making-card task's step begun"))?;
         audit::append(
             conn,
             hsm,
@@ -373,7 +399,7 @@ pub fn begin_step(
                 }),
             ),
         )?;
-        get_task(conn, task_id)
+        Ok(written)
     })
 }
 
@@ -414,15 +440,17 @@ pub fn complete_task(
                 at: now,
             },
         )?;
-        diesel::update(making_card_tasks::table.find(task_id))
-            .set((
-                making_card_tasks::status.eq(TaskStatus::Done.as_str()),
-                making_card_tasks::step.eq(STEP_DONE),
-                making_card_tasks::finished_at.eq(now),
-                making_card_tasks::updated_at.eq(now),
-            ))
-            .execute(conn)
-            .map_err(db("complete a making-card task"))?;
+        on_backend!(conn, |c| diesel::update(
+            making_card_tasks::table.find(task_id)
+        )
+        .set((
+            making_card_tasks::status.eq(TaskStatus::Done.as_str()),
+            making_card_tasks::step.eq(STEP_DONE),
+            making_card_tasks::finished_at.eq(now),
+            making_card_tasks::updated_at.eq(now),
+        ))
+        .execute(c))
+        .map_err(db("complete a making-card task"))?;
         insert_envelope(conn, card.id, task_id, now)?;
         audit::append(
             conn,
@@ -439,7 +467,14 @@ pub fn complete_task(
                 }),
             ),
         )?;
-        get_task(conn, task_id)
+        // The row as written (no second read).
+        Ok(Task {
+            status: TaskStatus::Done,
+            step: Some(STEP_DONE.to_owned()),
+            finished_at: Some(now),
+            updated_at: now,
+            ..task
+        })
     })
 }
 
@@ -472,7 +507,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.record_step", move |conn| {
+        self.write("workshop.record_step", move |conn| {
             let report = StepReport {
                 task_id,
                 step: &step,
@@ -501,7 +536,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.record_step_then_begin", move |conn| {
+        self.write("workshop.record_step_then_begin", move |conn| {
             let report = StepReport {
                 task_id,
                 step: &step,
@@ -522,7 +557,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.begin_step", move |conn| {
+        self.write("workshop.begin_step", move |conn| {
             begin_step(conn, hsm.as_ref(), task_id, &step, &actor)
         })
         .await
@@ -536,7 +571,7 @@ impl Store {
         actor: Actor,
     ) -> Result<Task, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.complete_task", move |conn| {
+        self.write("workshop.complete_task", move |conn| {
             complete_task(conn, hsm.as_ref(), task_id, detail, &actor)
         })
         .await

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::page;
 use crate::Store;
-use crate::connection::DbConnection;
+use crate::connection::{DbConnection, on_backend};
 use crate::error::{StorageError, db, parse_column};
 use crate::schema::{making_card_batches, making_card_tasks};
 
@@ -235,17 +235,17 @@ pub struct QueueCounts {
 
 /// The task with this id.
 pub fn get_task(conn: &mut DbConnection, id: i64) -> Result<Task, StorageError> {
-    making_card_tasks::table
+    on_backend!(conn, |c| making_card_tasks::table
         .find(id)
         .select(TaskRow::as_select())
-        .first(conn)
-        .optional()
-        .map_err(db("read a making-card task"))?
-        .ok_or_else(|| StorageError::NotFound {
-            what: "making-card task",
-            key: id.to_string(),
-        })?
-        .try_into()
+        .first(c)
+        .optional())
+    .map_err(db("read a making-card task"))?
+    .ok_or_else(|| StorageError::NotFound {
+        what: "making-card task",
+        key: id.to_string(),
+    })?
+    .try_into()
 }
 
 /// The task of an application, if it was extracted.

@@ -295,7 +295,7 @@ impl Store {
         actor: Actor,
     ) -> Result<WasteOutcome, StorageError> {
         let hsm = self.hsm().clone();
-        self.run("workshop.waste_and_requeue", move |conn| {
+        self.write("workshop.waste_and_requeue", move |conn| {
             let report = WasteReport {
                 task_id,
                 reason: &reason,

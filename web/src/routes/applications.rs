@@ -126,7 +126,7 @@ pub async fn accept(
     let actor = caller.actor();
     let accepted = state
         .store
-        .run("applications.accept", move |conn| {
+        .write("applications.accept", move |conn| {
             write_tx(conn, |conn| {
                 let hsm = hsm.as_ref();
                 let branch_id = match branch_code.as_deref() {

@@ -142,14 +142,14 @@ fn record_outcome(
     let hsm = runtime.store.hsm().as_ref();
     runtime
         .store
-        .with_conn(|conn| chips::finish_job(conn, hsm, job_id, outcome, actor))
+        .with_writer(|conn| chips::finish_job(conn, hsm, job_id, outcome, actor))
 }
 
 impl JobRequest {
     /// Records the job (`running`) on the calling thread.
     fn record_blocking(&self, store: &Store, reader: &str) -> Result<ChipJob, StorageError> {
         let hsm = store.hsm().as_ref();
-        store.with_conn(|conn| match self {
+        store.with_writer(|conn| match self {
             Self::Personalise { card_id, actor } => {
                 // A personalisation of this card that was interrupted is
                 // taken up again rather than started afresh.
@@ -275,7 +275,7 @@ impl<'a> Job<'a> {
         let chip = chip.map(str::to_owned);
         let store = self.runtime.store.clone();
         self.lane.write("a chip job's phase", move || {
-            store.with_conn(|conn| chips::record_phase(conn, id, name, chip.as_deref(), apdus))
+            store.with_writer(|conn| chips::record_phase(conn, id, name, chip.as_deref(), apdus))
         });
         Ok(())
     }

@@ -59,7 +59,7 @@ pub(super) fn personalise(
     // Waits for the job's recording: nothing has changed the card yet.
     let apdus = job.apdus(chan)?;
     let job_id = job.record.job()?.id;
-    let binding = runtime.store.with_conn(|conn| {
+    let binding = runtime.store.with_writer(|conn| {
         chips::bind_chip_for_job(
             conn,
             runtime.store.hsm().as_ref(),

@@ -362,7 +362,7 @@ pub async fn accept(
     let (entry_sent, applicant_sent) = (entry.clone(), applicant.clone());
     let accepted = state
         .store
-        .run("branch.accept_application", move |conn| {
+        .write("branch.accept_application", move |conn| {
             accept_in_tx(
                 conn,
                 hsm.as_ref(),

@@ -313,7 +313,7 @@ pub async fn branch_sign_off(
     let actor = caller.actor();
     let signed = state
         .store
-        .run("workshop.branch_sign_off_of_batch", move |conn| {
+        .write("workshop.branch_sign_off_of_batch", move |conn| {
             write_tx(conn, |conn| {
                 let (b, _, _) = workshop::get_box(conn, box_id)?;
                 if b.dispatch_id != Some(dispatch_id) {
