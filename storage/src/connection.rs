@@ -202,8 +202,7 @@ impl ManageConnection for Manager {
 ///   statement in the cache, then again to bind it); on the backend's own
 ///   connection a statement with a static query id finds its prepared
 ///   statement by its type, with no SQL text written at all;
-/// - what diesel's `MultiConnection` lacks (`ON CONFLICT`, `RETURNING`
-///   with backend-typed selections).
+/// - what diesel's `MultiConnection` lacks (`ON CONFLICT`).
 ///
 /// Inside a transaction opened on the [`DbConnection`] the statements run
 /// in it: both are the same connection.
@@ -313,10 +312,7 @@ fn in_transaction(conn: &mut DbConnection) -> bool {
             .transaction_depth()
             .is_ok_and(|depth| depth.is_some())
     }
-    match conn {
-        DbConnection::Sqlite(c) => depth(c),
-        DbConnection::Pg(c) => depth(c),
-    }
+    on_backend!(conn, |c| depth(c))
 }
 
 /// Runs `f` in a read-only transaction that sees one consistent snapshot

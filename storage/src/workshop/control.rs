@@ -19,7 +19,7 @@ use super::waste::register_waste;
 use super::{StepOutcome, Task, TaskStatus, WasteReport, check_name, get_task};
 use crate::audit::{self, AuditEntry};
 use crate::cards;
-use crate::connection::{DbConnection, write_tx};
+use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
 use crate::schema::{making_card_tasks, production_lines};
 use crate::{Actor, Store, utc_now};
@@ -126,30 +126,22 @@ pub fn set_line_state(
     write_tx(conn, |conn| {
         let before = line_state(conn, name)?;
         let now = utc_now();
-        // MultiConnection has no ON CONFLICT; both backends do, so each
-        // arm runs the same statement on its own connection type.
-        macro_rules! upsert {
-            () => {
-                diesel::insert_into(production_lines::table)
-                    .values((
-                        production_lines::name.eq(name),
-                        production_lines::state.eq(state.as_str()),
-                        production_lines::updated_by.eq(&actor.name),
-                        production_lines::updated_at.eq(now),
-                    ))
-                    .on_conflict(production_lines::name)
-                    .do_update()
-                    .set((
-                        production_lines::state.eq(state.as_str()),
-                        production_lines::updated_by.eq(&actor.name),
-                        production_lines::updated_at.eq(now),
-                    ))
-            };
-        }
-        match conn {
-            DbConnection::Pg(pg) => upsert!().execute(pg),
-            DbConnection::Sqlite(sqlite) => upsert!().execute(sqlite),
-        }
+        // MultiConnection has no ON CONFLICT; both backends do.
+        on_backend!(conn, |c| diesel::insert_into(production_lines::table)
+            .values((
+                production_lines::name.eq(name),
+                production_lines::state.eq(state.as_str()),
+                production_lines::updated_by.eq(&actor.name),
+                production_lines::updated_at.eq(now),
+            ))
+            .on_conflict(production_lines::name)
+            .do_update()
+            .set((
+                production_lines::state.eq(state.as_str()),
+                production_lines::updated_by.eq(&actor.name),
+                production_lines::updated_at.eq(now),
+            ))
+            .execute(c))
         .map_err(db("store a production line's state"))?;
         audit::append(
             conn,

@@ -9,7 +9,7 @@
 use diesel::prelude::*;
 
 use crate::cards;
-use crate::connection::DbConnection;
+use crate::connection::{DbConnection, on_backend};
 use crate::error::{StorageError, db};
 use crate::schema::card_number_counters;
 use crate::utc_now;
@@ -63,23 +63,15 @@ fn exhausted(prefix: &str, last: i64) -> StorageError {
 pub(super) fn allocate(conn: &mut DbConnection, prefix: &str) -> Result<String, StorageError> {
     check_prefix(prefix)?;
     let now = utc_now();
-    // MultiConnection has no ON CONFLICT; both backends do, so each arm
-    // runs the same statement on its own connection type.
-    macro_rules! create_counter {
-        () => {
-            diesel::insert_into(card_number_counters::table)
-                .values((
-                    card_number_counters::prefix.eq(prefix),
-                    card_number_counters::next_value.eq(1_i64),
-                    card_number_counters::updated_at.eq(now),
-                ))
-                .on_conflict_do_nothing()
-        };
-    }
-    match conn {
-        DbConnection::Pg(pg) => create_counter!().execute(pg),
-        DbConnection::Sqlite(sqlite) => create_counter!().execute(sqlite),
-    }
+    // MultiConnection has no ON CONFLICT; both backends do.
+    on_backend!(conn, |c| diesel::insert_into(card_number_counters::table)
+        .values((
+            card_number_counters::prefix.eq(prefix),
+            card_number_counters::next_value.eq(1_i64),
+            card_number_counters::updated_at.eq(now),
+        ))
+        .on_conflict_do_nothing()
+        .execute(c))
     .map_err(db("create a card number counter"))?;
     for _ in 0..MAX_SKIPS {
         let next: i64 = diesel::update(card_number_counters::table.find(prefix))
