@@ -6,7 +6,7 @@
 CARGO ?= cargo
 CARDHUB_CONFIG ?=
 
-.PHONY: run test build lint bench-crypto bench-chip bench-monitor packages-run packages-test
+.PHONY: run test build lint bench-crypto bench-chip bench-workshop bench-workshop-100 bench-monitor packages-run packages-test
 
 run: packages-run
 	$(CARGO) build --release -p cardhub-web --bin cardhub
@@ -33,6 +33,18 @@ bench-chip: packages-test
 	$(CARGO) build --release -p cardhub-web --bin cardhub
 	scripts/pcsc-rig.sh start
 	./target/release/cardhub bench chip
+
+bench-workshop: packages-test
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+	scripts/pcsc-rig.sh start
+	./target/release/cardhub bench workshop --lines 1,8
+
+# 100 printers with realistic timings: 100 encoders, more readers than
+# Debian's pcscd serves, so on pcsc-lite rebuilt for 128 (scripts/pcsc-wide.sh).
+bench-workshop-100: packages-test
+	$(CARGO) build --release -p cardhub-web --bin cardhub
+	scripts/pcsc-wide.sh run ./target/release/cardhub bench workshop --timing realistic \
+	  --lines 50 --printers-per-line 2 --cards-per-printer 10 --seconds 120
 
 bench-monitor: packages-run
 	$(CARGO) build --release -p cardhub-web --bin cardhub

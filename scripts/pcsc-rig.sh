@@ -15,6 +15,12 @@
 # Environment:
 #   CARDHUB_PCSC_RIG_ENTRIES  vpcd entries in the reader.conf (default 8; each
 #                             entry gives two readers, so 16 by default).
+#   CARDHUB_PCSCD             the pcscd to run (default: Debian's). Debian's
+#                             pcsc-lite serves at most 16 readers (a
+#                             compile-time limit); scripts/pcsc-wide.sh builds
+#                             one that serves 128, for more entries. Its
+#                             clients need its libpcsclite (LD_LIBRARY_PATH):
+#                             the limit is part of the client protocol.
 #
 # Files live in /tmp/cardhub-pcsc-rig/ (machine-wide, like pcscd itself):
 #   reader.conf   the private reader.conf given to `pcscd -c`
@@ -52,6 +58,7 @@ conf=$rig_dir/reader.conf
 log=$rig_dir/pcscd.log
 script_lock=$rig_dir/rig.lock
 driver=/usr/lib/pcsc/drivers/serial/libifdvpcd.so
+pcscd_bin=${CARDHUB_PCSCD:-$(command -v pcscd 2>/dev/null || echo /usr/sbin/pcscd)}
 socket=/run/pcscd/pcscd.comm
 pidfile=/run/pcscd/pcscd.pid
 # Seconds to wait for pcscd to stop, then to come up with all its readers.
@@ -121,17 +128,21 @@ pcscd_pids() {
   done
 }
 
-# True when a pcscd runs with `-c $conf`, its socket exists and $conf holds
-# what this script would write now.
+# True when $pcscd_bin runs with `-c $conf`, its socket exists and $conf
+# holds what this script would write now.
 ours_running() {
-  local pid cmdline k
+  local pid cmdline k bin exe
   [ -S "$socket" ] || return 1
   [ -f "$conf" ] || return 1
   [ "$(cat "$conf")" = "$(conf_text)" ] || return 1
   for ((k = 0; k < entries; k++)); do
     cmp -s "$driver" "$(driver_copy $((first_port + 2 * k)))" || return 1
   done
+  bin=$(readlink -f "$pcscd_bin")
   for pid in $(pcscd_pids); do
+    # Another user's pcscd hides its binary: then the command line decides.
+    exe=$(readlink -f "/proc/$pid/exe" 2>/dev/null || true)
+    [ -z "$exe" ] || [ "$exe" = "$bin" ] || continue
     cmdline=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null || true)
     case " $cmdline " in
       *" -c $conf "*) return 0 ;;
@@ -179,15 +190,15 @@ rig_ready() {
 
 start_pcscd() {
   local waited
-  if ! [ -x /usr/sbin/pcscd ] && ! command -v pcscd >/dev/null 2>&1; then
-    echo "pcsc-rig: pcscd is not installed: run scripts/ensure-packages.sh test" >&2
+  if ! [ -x "$pcscd_bin" ]; then
+    echo "pcsc-rig: pcscd ($pcscd_bin) is not installed: run scripts/ensure-packages.sh test" >&2
     exit 1
   fi
   if ! [ -f "$driver" ]; then
     echo "pcsc-rig: the vpcd driver $driver is missing: run scripts/ensure-packages.sh test" >&2
     exit 1
   fi
-  echo "pcsc-rig: starting pcscd on $conf ($((2 * entries)) readers), log $log"
+  echo "pcsc-rig: starting $pcscd_bin on $conf ($((2 * entries)) readers), log $log"
   : >"$log"
   # setsid: pcscd outlives the caller's process group. It inherits no file
   # descriptor but the log: not the lock on rig.lock (fd 9), nor a pipe of
@@ -201,9 +212,9 @@ start_pcscd() {
     done
     exec </dev/null >>"$log" 2>&1
     if [ "$(id -u)" -eq 0 ]; then
-      exec setsid pcscd --foreground --info -c "$conf"
+      exec setsid "$pcscd_bin" --foreground --info -c "$conf"
     else
-      exec sudo setsid pcscd --foreground --info -c "$conf"
+      exec sudo setsid "$pcscd_bin" --foreground --info -c "$conf"
     fi
   ) &
   for ((waited = 0; waited < start_wait_s * 10; waited++)); do
@@ -233,6 +244,11 @@ print_table() {
 
 case "$what" in
   start)
+    if [ -z "${CARDHUB_PCSCD:-}" ] && [ "$entries" -gt 8 ]; then
+      echo "pcsc-rig: $entries entries are $((2 * entries)) readers; Debian's pcscd serves 16:" \
+        "run through scripts/pcsc-wide.sh run, or set CARDHUB_PCSCD to a pcscd built for more" >&2
+      exit 1
+    fi
     mkdir -p "$rig_dir"
     exec 9>"$script_lock"
     flock 9

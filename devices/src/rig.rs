@@ -60,7 +60,8 @@ pub enum RigError {
     /// pcscd runs but does not list every rig reader.
     #[error(
         "pcscd does not list the rig readers {missing:?} after {waited:?}: \
-         run scripts/pcsc-rig.sh status and read /tmp/cardhub-pcsc-rig/pcscd.log"
+         run scripts/pcsc-rig.sh status and read /tmp/cardhub-pcsc-rig/pcscd.log \
+         (Debian's pcscd serves 16 readers: more need scripts/pcsc-wide.sh)"
     )]
     ReadersMissing {
         /// The rig readers not listed.
@@ -84,7 +85,8 @@ pub enum RigError {
     /// Every rig reader stayed leased.
     #[error(
         "all {readers} rig readers stayed leased for {waited:?}: a test holds its lease \
-         too long, or give the rig more readers with CARDHUB_PCSC_RIG_ENTRIES"
+         too long, or give the rig more readers with CARDHUB_PCSC_RIG_ENTRIES (more than 8 \
+         entries, 16 readers, need the pcscd of scripts/pcsc-wide.sh)"
     )]
     AllLeased {
         /// How many readers the rig has.

@@ -25,8 +25,14 @@ pub use cardhub_actors::workshop::WorkshopConfig;
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Environment variables that start with `CARDHUB_` but are not configuration
-/// keys (test and CI switches); they are left alone.
-const NON_CONFIG_VARS: &[&str] = &["CARDHUB_REQUIRE_PG", "CARDHUB_BIN"];
+/// keys (test and CI switches, the PC/SC test rig's size and pcscd); they are
+/// left alone.
+const NON_CONFIG_VARS: &[&str] = &[
+    "CARDHUB_REQUIRE_PG",
+    "CARDHUB_BIN",
+    "CARDHUB_PCSC_RIG_ENTRIES",
+    "CARDHUB_PCSCD",
+];
 
 /// How the hub runs: with development conveniences, or strictly.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Deserialize)]
@@ -411,6 +417,8 @@ mod tests {
                 ("CARDHUB_DATABASE__POOL_SIZE", "3"),
                 ("CARDHUB_MODE", "production"),
                 ("CARDHUB_REQUIRE_PG", "1"),
+                ("CARDHUB_PCSC_RIG_ENTRIES", "50"),
+                ("CARDHUB_PCSCD", "/opt/cardhub-pcsc-wide/sbin/pcscd"),
                 ("PATH", "/usr/bin"),
             ]),
         )

@@ -66,8 +66,12 @@ impl StatusBusActor {
     }
 
     fn evaluate(&mut self) {
-        let (_, _, entities) = self.bus.snapshot(&Filter::default());
-        let transitions = self.engine.evaluate(&entities, now_ms());
+        // Evaluated on the entities in place: a wall of hundreds of devices
+        // is not copied every second.
+        let engine = &mut self.engine;
+        let transitions = self
+            .bus
+            .with_entities(|entities| engine.evaluate(entities, now_ms()));
         let Some(tx) = &self.alerts else { return };
         let mut transitions = transitions.into_iter();
         while let Some(t) = transitions.next() {

@@ -176,10 +176,16 @@ impl AlertEngine {
     }
 
     /// What to raise and clear, given every entity at `now_ms`.
-    pub fn evaluate(&mut self, entities: &[Entity], now_ms: i64) -> Vec<Transition> {
+    pub fn evaluate<'e>(
+        &mut self,
+        entities: impl IntoIterator<Item = &'e Entity>,
+        now_ms: i64,
+    ) -> Vec<Transition> {
         let mut holding: HashMap<(&'static str, EntityKey), (Scope, Severity, String)> =
             HashMap::new();
+        let mut present = std::collections::HashSet::new();
         for e in entities {
+            present.insert(e.key());
             for (rule, severity, message) in self.conditions(e, now_ms) {
                 holding.insert((rule, e.key()), (e.scope.clone(), severity, message));
             }
@@ -194,7 +200,7 @@ impl AlertEngine {
         cleared.sort();
         for (rule, subject) in cleared {
             self.raised.remove(&(rule, subject.clone()));
-            let gone = !entities.iter().any(|e| e.key() == subject);
+            let gone = !present.contains(&subject);
             out.push(Transition::Clear {
                 rule,
                 reason: if gone {

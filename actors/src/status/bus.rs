@@ -271,6 +271,13 @@ impl StatusBus {
             .insert(key, Pending::Remove { at_ms });
     }
 
+    /// Calls `f` with every current entity, in place (the bus's state is
+    /// locked meanwhile: keep `f` short).
+    pub fn with_entities<T>(&self, f: impl FnOnce(&mut dyn Iterator<Item = &Entity>) -> T) -> T {
+        let state = self.core.lock_state();
+        f(&mut state.entities.values().map(|s| &s.entity))
+    }
+
     /// The current entities the filter passes, the sequence number they are
     /// complete up to, and the epoch.
     pub fn snapshot(&self, filter: &Filter) -> (String, u64, Vec<Entity>) {

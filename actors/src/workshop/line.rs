@@ -22,8 +22,9 @@
 //! and takes no more. Both survive a restart of the hub.
 //!
 //! Every [`PUBLISH_EVERY`] the line publishes itself to the status bus (the
-//! `line` entity: state, lanes, cards made and wasted, cards per minute);
-//! the bus drops a publication that changes nothing.
+//! `line` entity: state, lanes, cards made and wasted, cards per minute)
+//! when it changed since it last did, or that was 10 s ago; the bus drops
+//! a publication that changes nothing all the same.
 
 use std::cell::RefCell;
 use std::collections::BTreeMap;
@@ -58,7 +59,7 @@ pub const PUBLISH_EVERY: Duration = Duration::from_millis(250);
 const THROUGHPUT_MINUTES: usize = 15;
 
 /// What a printer's lane is doing.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
 pub struct LaneView {
     /// The printer.
     pub printer: String,
@@ -103,6 +104,36 @@ pub struct LineActor {
     state: watch::Sender<LineState>,
     lanes: Vec<Rc<RefCell<LaneView>>>,
     throughput: Throughput,
+    published: Option<Published>,
+}
+
+/// What the line last told the status bus, and when.
+struct Published {
+    state: LineState,
+    minute: i64,
+    lanes: Vec<LaneView>,
+    at_ms: i64,
+}
+
+/// How often a line that has not changed tells the status bus again.
+const REPUBLISH_EVERY_MS: i64 = 10_000;
+
+/// Whether the line (`state`, `lanes`) is as it was `published`, in the
+/// same minute (its per-minute series moves on with the minute), and that
+/// was less than [`REPUBLISH_EVERY_MS`] ago.
+fn unchanged_since(
+    published: Option<&Published>,
+    state: LineState,
+    lanes: &[Rc<RefCell<LaneView>>],
+    now_ms: i64,
+) -> bool {
+    published.is_some_and(|p| {
+        p.state == state
+            && p.minute == now_ms.div_euclid(60_000)
+            && now_ms - p.at_ms < REPUBLISH_EVERY_MS
+            && p.lanes.len() == lanes.len()
+            && p.lanes.iter().zip(lanes).all(|(a, b)| *a == *b.borrow())
+    })
 }
 
 /// Cards made per minute, and when a lane last moved on.
@@ -171,15 +202,20 @@ impl LineActor {
             config,
             runtime,
             throughput: Throughput::default(),
+            published: None,
         }
     }
 
-    /// Tells the status bus how the line is now.
+    /// Tells the status bus how the line is now. Most ticks find the line
+    /// as it was (a card takes seconds per step): those compare and return.
     fn publish(&mut self) {
         let now = crate::status::bus::now_ms();
+        let state = *self.state.borrow();
+        if unchanged_since(self.published.as_ref(), state, &self.lanes, now) {
+            return;
+        }
         let lanes: Vec<LaneView> = self.lanes.iter().map(|l| l.borrow().clone()).collect();
         let per_minute = self.throughput.update(&lanes, now);
-        let state = *self.state.borrow();
         let made: u64 = lanes.iter().map(|l| l.cards_done).sum();
         let wasted: u64 = lanes.iter().map(|l| l.cards_wasted).sum();
         let waiting = lanes.iter().find(|l| {
@@ -233,6 +269,12 @@ impl LineActor {
             .scope(self.runtime.scope(Some(&self.config.name)))
             .detail(Detail::Line(detail));
         self.runtime.bus.publish(update.maybe_reason(reason));
+        self.published = Some(Published {
+            state,
+            minute: now.div_euclid(60_000),
+            lanes,
+            at_ms: now,
+        });
     }
 }
 
@@ -983,5 +1025,55 @@ impl Lane {
             tracing::error!(task = task.id, error = %e, "cannot release a task");
         }
         CardEnd::Released
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lane(printer: &str, step: Option<&str>) -> Rc<RefCell<LaneView>> {
+        Rc::new(RefCell::new(LaneView {
+            printer: printer.to_owned(),
+            activity: "working".to_owned(),
+            task_id: Some(7),
+            step: step.map(str::to_owned),
+            ..LaneView::default()
+        }))
+    }
+
+    #[test]
+    fn a_line_publishes_again_only_when_it_changed_the_minute_turned_or_time_passed() {
+        let lanes = vec![lane("p1", Some("chip")), lane("p2", None)];
+        let at = 60_000 * 1_000 + 1_000;
+        let published = Published {
+            state: LineState::Running,
+            minute: at / 60_000,
+            lanes: lanes.iter().map(|l| l.borrow().clone()).collect(),
+            at_ms: at,
+        };
+        let p = Some(&published);
+        assert!(!unchanged_since(None, LineState::Running, &lanes, at));
+        assert!(unchanged_since(p, LineState::Running, &lanes, at + 250));
+        assert!(!unchanged_since(p, LineState::Paused, &lanes, at + 250));
+        // The per-minute series moves on with the minute.
+        assert!(!unchanged_since(p, LineState::Running, &lanes, at + 59_000));
+        assert!(!unchanged_since(
+            p,
+            LineState::Running,
+            &lanes,
+            at + REPUBLISH_EVERY_MS
+        ));
+        lanes[0].borrow_mut().step = Some("print".to_owned());
+        assert!(!unchanged_since(p, LineState::Running, &lanes, at + 250));
+        lanes[0].borrow_mut().step = Some("chip".to_owned());
+        lanes[1].borrow_mut().cards_done = 1;
+        assert!(!unchanged_since(p, LineState::Running, &lanes, at + 250));
+        assert!(!unchanged_since(
+            p,
+            LineState::Running,
+            &lanes[..1],
+            at + 250
+        ));
     }
 }

@@ -8,9 +8,9 @@
 //!
 //! - [`run_job`]: a whole job. It records the job (`running`), runs it and
 //!   records how it ended. The recording goes on while the first,
-//!   read-only APDUs go out; the engine waits for it before the first APDU
-//!   that changes the card (a check changes nothing: it waits before its
-//!   outcome).
+//!   read-only APDUs go out, on a lane of its own beside the job's reads;
+//!   the engine waits for it before the first APDU that changes the card
+//!   (a check changes nothing: it waits before its outcome).
 //! - [`execute`]: the middle of a job already recorded by the caller, who
 //!   records its [`JobOutcome`] after.
 //!
@@ -108,8 +108,11 @@ pub fn run_job(
     recorded: impl FnOnce(&ChipJob) + Send + 'static,
 ) -> Result<ChipJob, ChipError> {
     let lane = runtime.lanes.lane();
+    // The recording goes on a lane of its own, so the reads the job queues
+    // on `lane` (the card and its holder) run beside it, not after it.
+    let recorder = runtime.lanes.lane();
     let (store, owned, name) = (runtime.store.clone(), request.clone(), reader.to_owned());
-    let recording = lane.read(move || {
+    let recording = recorder.read(move || {
         let job = owned.record_blocking(&store, &name);
         if let Ok(job) = &job {
             recorded(job);
@@ -119,6 +122,7 @@ pub fn run_job(
     let record = JobRecord::pending(recording);
     let outcome = run(slot, open, &Job::new(runtime, &lane, &record), request);
     let drained = lane.finish();
+    let _recorded = recorder.finish();
     let job = record.into_job()?;
     Ok(record_outcome(
         runtime,
