@@ -7,7 +7,8 @@
 # usage: scripts/pcsc-wide.sh build|env|run COMMAND...
 #   build   fetch Debian's source tarball of the installed pcsc-lite, raise
 #           PCSCLITE_MAX_READERS_CONTEXTS to 128, build and install it under
-#           /opt/cardhub-pcsc-wide (done once; later calls return at once).
+#           /opt/cardhub-pcsc-wide, or CARDHUB_PCSC_WIDE_PREFIX (done once;
+#           later calls return at once).
 #   env     print the environment that runs the rig on it (for eval).
 #   run     build if needed, start the rig on it with CARDHUB_PCSC_RIG_ENTRIES
 #           entries (default 50: 100 readers), run COMMAND in that
@@ -27,7 +28,7 @@
 set -euo pipefail
 
 what=${1:-}
-prefix=/opt/cardhub-pcsc-wide
+prefix=${CARDHUB_PCSC_WIDE_PREFIX:-/opt/cardhub-pcsc-wide}
 readers=128
 src_dir=/tmp/cardhub-pcsc-wide-src
 here=$(cd "$(dirname "$0")" && pwd)
