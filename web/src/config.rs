@@ -25,13 +25,14 @@ pub use cardhub_actors::workshop::WorkshopConfig;
 pub const DEFAULT_TOML: &str = include_str!("../../config/default.toml");
 
 /// Environment variables that start with `CARDHUB_` but are not configuration
-/// keys (test and CI switches, the PC/SC test rig's size and pcscd); they are
-/// left alone.
+/// keys (test and CI switches, the PC/SC test rig's size, pcscd and where
+/// `scripts/pcsc-wide.sh` installs it); they are left alone.
 const NON_CONFIG_VARS: &[&str] = &[
     "CARDHUB_REQUIRE_PG",
     "CARDHUB_BIN",
     "CARDHUB_PCSC_RIG_ENTRIES",
     "CARDHUB_PCSCD",
+    "CARDHUB_PCSC_WIDE_PREFIX",
 ];
 
 /// How the hub runs: with development conveniences, or strictly.
@@ -419,6 +420,7 @@ mod tests {
                 ("CARDHUB_REQUIRE_PG", "1"),
                 ("CARDHUB_PCSC_RIG_ENTRIES", "50"),
                 ("CARDHUB_PCSCD", "/opt/cardhub-pcsc-wide/sbin/pcscd"),
+                ("CARDHUB_PCSC_WIDE_PREFIX", "/opt/cardhub-pcsc-wide"),
                 ("PATH", "/usr/bin"),
             ]),
         )
