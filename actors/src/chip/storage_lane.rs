@@ -12,7 +12,10 @@
 //! outcome is written ([`Lane::finish`]).
 //!
 //! A lane's tasks run one after another in the order queued, each taking
-//! its own pooled connection (a long job holds none in between). The
+//! a connection for itself (reads from the pool, writes the store's writer
+//! connection; a long job holds none in between). A job may use two lanes:
+//! `engine::run_job` records the job on one while its reads run on the
+//! other. The
 //! threads outlive their jobs: [`StorageLanes`] (one per `ChipRuntime`)
 //! keeps the idle ones for the next job, so a job pays neither a thread's
 //! start nor its end. If no thread can be started, or a lane's thread died,

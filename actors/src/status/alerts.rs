@@ -183,9 +183,9 @@ impl AlertEngine {
     ) -> Vec<Transition> {
         let mut holding: HashMap<(&'static str, EntityKey), (Scope, Severity, String)> =
             HashMap::new();
-        let mut present = std::collections::HashSet::new();
-        for e in entities {
-            present.insert(e.key());
+        // References only: the wall's entities are not copied.
+        let entities: Vec<&Entity> = entities.into_iter().collect();
+        for e in &entities {
             for (rule, severity, message) in self.conditions(e, now_ms) {
                 holding.insert((rule, e.key()), (e.scope.clone(), severity, message));
             }
@@ -200,7 +200,7 @@ impl AlertEngine {
         cleared.sort();
         for (rule, subject) in cleared {
             self.raised.remove(&(rule, subject.clone()));
-            let gone = !present.contains(&subject);
+            let gone = !entities.iter().any(|e| e.key() == subject);
             out.push(Transition::Clear {
                 rule,
                 reason: if gone {

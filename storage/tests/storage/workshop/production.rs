@@ -115,6 +115,63 @@ fn steps_need_a_task_in_production_and_move_its_card() {
     });
 }
 
+/// Claims, steps, begun markers and completion return the task as they
+/// wrote it, without reading it back: it must be the stored row exactly.
+#[test]
+fn each_write_returns_the_task_as_stored() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        let hsm = hsm.as_ref();
+        with_conn(store, |conn| {
+            queued_tasks(conn, hsm, 1, 1, 3)?;
+            let wang = operator("wang");
+            let stored = |conn: &mut DbConnection, task: &workshop::Task| {
+                workshop::get_task(conn, task.id).map(|t| (t, task.clone()))
+            };
+            let (task, _) =
+                workshop::claim_next_task(conn, hsm, &claim_on("line-1"), &wang)?.expect("queued");
+            let (got, want) = stored(conn, &task)?;
+            assert_eq!(got, want, "claimed");
+            let task = workshop::record_step_then_begin(
+                conn,
+                hsm,
+                &step(task.id, "feed", None),
+                Some("print"),
+                &wang,
+            )?;
+            let (got, want) = stored(conn, &task)?;
+            assert_eq!(got, want, "a step and the next begun");
+            let failed = StepReport {
+                outcome: StepOutcome::Failed,
+                detail: serde_json::json!({ "error": "ribbon out" }),
+                ..step(task.id, "print", None)
+            };
+            let task = workshop::record_step(conn, hsm, &failed, &wang)?;
+            let (got, want) = stored(conn, &task)?;
+            assert_eq!(got, want, "a failed step");
+            let task = workshop::begin_step(conn, hsm, task.id, "print", &wang)?;
+            let (got, want) = stored(conn, &task)?;
+            assert_eq!(got, want, "a step begun");
+            workshop::record_step(
+                conn,
+                hsm,
+                &step(task.id, "print", Some(CardStatus::Produced)),
+                &wang,
+            )?;
+            workshop::record_step(
+                conn,
+                hsm,
+                &step(task.id, "qc", Some(CardStatus::QcPassed)),
+                &wang,
+            )?;
+            let task = workshop::complete_task(conn, hsm, task.id, serde_json::json!({}), &wang)?;
+            let (got, want) = stored(conn, &task)?;
+            assert_eq!(got, want, "completed");
+            Ok(())
+        })
+    });
+}
+
 #[test]
 fn completion_needs_qc_and_readies_the_envelope() {
     on_each_backend(|store| {
