@@ -25,6 +25,7 @@ use diesel::prelude::*;
 use crate::connection::{DbConnection, join_write_tx, on_backend, snapshot_tx};
 use crate::error::{StorageError, db};
 use crate::fields::push_field;
+use crate::fixed::fixed_statement;
 use crate::schema::{audit_head, audit_log};
 use crate::{Actor, Store, utc_now};
 
@@ -174,16 +175,21 @@ fn append_in_tx(
             .execute(c)
     })
     .map_err(db("insert an audit entry"))?;
-    on_backend!(conn, |c| {
-        diesel::update(audit_head::table.find(1))
-            .set((
-                audit_head::last_seq.eq(record.seq),
-                audit_head::last_hash.eq(&record.hash),
-            ))
-            .execute(c)
-    })
-    .map_err(db("advance the audit head"))?;
+    let head = AdvanceHead {
+        seq: record.seq,
+        hash: &record.hash,
+    };
+    on_backend!(conn, |c| head.execute(c)).map_err(db("advance the audit head"))?;
     Ok(record)
+}
+
+fixed_statement! {
+    /// Moves the chain's head to the entry just written.
+    struct AdvanceHead<'a> {
+        "UPDATE audit_head SET last_seq = ", seq: i64 => diesel::sql_types::BigInt,
+        ", last_hash = ", hash: &'a [u8] => diesel::sql_types::Binary,
+        " WHERE id = 1"
+    }
 }
 
 /// Reads the head row, locking it on PostgreSQL until the transaction ends.

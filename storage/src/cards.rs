@@ -26,6 +26,7 @@ use crate::applications::{self, ApplicationStatus};
 use crate::audit::{self, AuditEntry};
 use crate::connection::{DbConnection, join_write_tx, on_backend, write_tx};
 use crate::error::{StorageError, conflict_or_db, db, parse_column};
+use crate::fixed::fixed_statement;
 use crate::outbox::{self, CARD_STATUS_TOPIC};
 use crate::schema::{card_status_history, cards};
 use crate::{Actor, Store, utc_now};
@@ -383,6 +384,18 @@ pub fn assign_card_number(
     })
 }
 
+fixed_statement! {
+    /// A card's new status, if its version is still the one read.
+    struct SetStatus<'a> {
+        "UPDATE cards SET status = ", status: &'a str => diesel::sql_types::Text,
+        ", version = ", version: i64 => diesel::sql_types::BigInt,
+        ", updated_at = ", now: NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        " AND version = ", was: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
+
 /// Moves a card to `to` on behalf of `actor`, in one transaction: reads the
 /// card; refuses with [`StorageError::StaleCard`] if `expected_version` is
 /// given and differs (the caller showed the operator an older card); asks
@@ -418,18 +431,15 @@ pub fn transition_card(
         let rule = check_transition(card.status, to, actor.role)?;
         let now = utc_now();
         let version = card.version + 1;
-        let updated = on_backend!(conn, |c| diesel::update(
-            cards::table
-                .find(card_id)
-                .filter(cards::version.eq(card.version)),
-        )
-        .set((
-            cards::status.eq(to.as_str()),
-            cards::version.eq(version),
-            cards::updated_at.eq(now),
-        ))
-        .execute(c))
-        .map_err(db("update a card's status"))?;
+        let update = SetStatus {
+            status: to.as_str(),
+            version,
+            now,
+            id: card_id,
+            was: card.version,
+        };
+        let updated =
+            on_backend!(conn, |c| update.execute(c)).map_err(db("update a card's status"))?;
         if updated == 0 {
             let actual = get_card(conn, card_id)?.version;
             return Err(StorageError::StaleCard {

@@ -12,6 +12,7 @@
 //! - [`names`]: stable text names of the small enums stored as text.
 //! - [`fields`]: SM4-encrypted columns and HMAC-SM3 blind indexes.
 //! - [`audit`]: the HMAC-SM3 hash-chained audit log and its verifier.
+//! - `fixed`: UPDATEs with fixed SQL, prepared once per connection.
 //! - repositories: [`persons`], [`branches`], [`operators`], [`sessions`],
 //!   [`tokens`], [`applications`], [`cards`] (cards, status history),
 //!   [`chips`] (chips bound to cards, personalisation and check jobs),
@@ -48,6 +49,7 @@ pub mod connection;
 pub mod devices;
 pub mod error;
 pub mod fields;
+mod fixed;
 mod group_commit;
 pub mod operators;
 pub mod outbox;

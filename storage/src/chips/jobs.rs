@@ -11,6 +11,7 @@ use super::{parse_json, require_card, set_personalised};
 use crate::audit::{self, AuditEntry};
 use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
+use crate::fixed::fixed_statement;
 use crate::schema::chip_jobs;
 use crate::{Actor, Store, utc_now};
 
@@ -325,6 +326,34 @@ pub fn resume_job(
     })
 }
 
+fixed_statement! {
+    /// A job's progress; a chip already recorded stays when none is given.
+    struct RecordPhase<'a> {
+        "UPDATE chip_jobs SET phase = ", phase: &'a str => diesel::sql_types::Text,
+        ", chip_id = COALESCE(", chip_id: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", chip_id), apdus = ", apdus: i32 => diesel::sql_types::Integer,
+        ", updated_at = ", now: NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
+
+fixed_statement! {
+    /// A job's end: every column an outcome sets.
+    struct EndJob<'a> {
+        "UPDATE chip_jobs SET chip_id = ", chip_id: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", phase = ", phase: &'a str => diesel::sql_types::Text,
+        ", status = ", status: &'a str => diesel::sql_types::Text,
+        ", result = ", result: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", error = ", error: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", apdus = ", apdus: i32 => diesel::sql_types::Integer,
+        ", updated_at = ", updated_at: NaiveDateTime => diesel::sql_types::Timestamp,
+        ", finished_at = ", finished_at: Option<NaiveDateTime> => diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
+
 /// Records progress: the phase reached, the chip once known, and the APDU
 /// count so far. Not audited (the start and the end are).
 pub fn record_phase(
@@ -334,26 +363,15 @@ pub fn record_phase(
     chip_id: Option<&str>,
     apdus: i32,
 ) -> Result<(), StorageError> {
-    let now = utc_now();
-    let target = chip_jobs::table.find(id);
-    let n = match chip_id {
-        Some(chip) => on_backend!(conn, |c| diesel::update(target)
-            .set((
-                chip_jobs::phase.eq(phase),
-                chip_jobs::chip_id.eq(chip),
-                chip_jobs::apdus.eq(apdus),
-                chip_jobs::updated_at.eq(now),
-            ))
-            .execute(c)),
-        None => on_backend!(conn, |c| diesel::update(target)
-            .set((
-                chip_jobs::phase.eq(phase),
-                chip_jobs::apdus.eq(apdus),
-                chip_jobs::updated_at.eq(now),
-            ))
-            .execute(c)),
-    }
-    .map_err(db("record a chip job's progress"))?;
+    let progress = RecordPhase {
+        phase,
+        chip_id,
+        apdus,
+        now: utc_now(),
+        id,
+    };
+    let n =
+        on_backend!(conn, |c| progress.execute(c)).map_err(db("record a chip job's progress"))?;
     if n == 0 {
         return Err(StorageError::NotFound {
             what: "chip job",
@@ -428,19 +446,18 @@ pub fn finish_job(
             // A personalisation that bound no chip ends without marking one.
             set_personalised(conn, card_id, now)?;
         }
-        on_backend!(conn, |c| diesel::update(chip_jobs::table.find(id))
-            .set((
-                chip_jobs::chip_id.eq(&ended.chip_id),
-                chip_jobs::phase.eq(&ended.phase),
-                chip_jobs::status.eq(ended.status.as_str()),
-                chip_jobs::result.eq(ended.result.as_ref().map(|r| r.to_string())),
-                chip_jobs::error.eq(ended.error.as_deref()),
-                chip_jobs::apdus.eq(ended.apdus),
-                chip_jobs::updated_at.eq(ended.updated_at),
-                chip_jobs::finished_at.eq(ended.finished_at),
-            ))
-            .execute(c))
-        .map_err(db("finish a chip job"))?;
+        let end = EndJob {
+            chip_id: ended.chip_id.as_deref(),
+            phase: &ended.phase,
+            status: ended.status.as_str(),
+            result: ended.result.as_ref().map(|r| r.to_string()),
+            error: ended.error.as_deref(),
+            apdus: ended.apdus,
+            updated_at: ended.updated_at,
+            finished_at: ended.finished_at,
+            id,
+        };
+        on_backend!(conn, |c| end.execute(c)).map_err(db("finish a chip job"))?;
         audit::append(
             conn,
             hsm,

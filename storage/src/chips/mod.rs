@@ -34,6 +34,7 @@ use serde::Serialize;
 use crate::audit::{self, AuditEntry};
 use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
+use crate::fixed::fixed_statement;
 use crate::schema::{card_chips, cards};
 use crate::{Actor, Store, utc_now};
 
@@ -335,6 +336,16 @@ pub fn mark_personalised(conn: &mut DbConnection, card_id: i64) -> Result<(), St
     Ok(())
 }
 
+fixed_statement! {
+    /// The chip's personalisation finished at `now`.
+    struct MarkPersonalised {
+        "UPDATE card_chips SET personalised_at = ", now: NaiveDateTime => diesel::sql_types::Timestamp,
+        ", updated_at = ", updated_at: NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE card_id = ", card_id: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
+
 /// Marks the card's chip personalised at `now`; returns how many chips
 /// were marked (0 when none is bound).
 fn set_personalised(
@@ -342,13 +353,12 @@ fn set_personalised(
     card_id: i64,
     now: NaiveDateTime,
 ) -> Result<usize, StorageError> {
-    on_backend!(conn, |c| diesel::update(card_chips::table.find(card_id))
-        .set((
-            card_chips::personalised_at.eq(Some(now)),
-            card_chips::updated_at.eq(now),
-        ))
-        .execute(c))
-    .map_err(db("mark a chip personalised"))
+    let mark = MarkPersonalised {
+        now,
+        updated_at: now,
+        card_id,
+    };
+    on_backend!(conn, |c| mark.execute(c)).map_err(db("mark a chip personalised"))
 }
 
 impl Store {

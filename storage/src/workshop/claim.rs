@@ -16,8 +16,25 @@ use crate::audit::{self, AuditEntry};
 use crate::cards::{self, Card};
 use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db};
+use crate::fixed::fixed_statement;
 use crate::schema::making_card_tasks;
 use crate::{Actor, Store, utc_now};
+
+fixed_statement! {
+    /// A task taken by a line's printer.
+    struct ClaimTask<'a> {
+        "UPDATE making_card_tasks SET status = ", status: &'a str => diesel::sql_types::Text,
+        ", attempts = ", attempts: i32 => diesel::sql_types::Integer,
+        ", line = ", line: &'a str => diesel::sql_types::Text,
+        ", printer = ", printer: &'a str => diesel::sql_types::Text,
+        ", operator = ", operator: &'a str => diesel::sql_types::Text,
+        ", step = ", step: &'a str => diesel::sql_types::Text,
+        ", started_at = ", started_at: chrono::NaiveDateTime => diesel::sql_types::Timestamp,
+        ", updated_at = ", updated_at: chrono::NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
 
 /// The step name of a claim.
 pub const STEP_CLAIMED: &str = "claimed";
@@ -113,21 +130,18 @@ pub fn claim_next_task(
                 updated_at: now,
                 ..task
             };
-            on_backend!(conn, |c| diesel::update(
-                making_card_tasks::table.find(task.id)
-            )
-            .set((
-                making_card_tasks::status.eq(TaskStatus::InProduction.as_str()),
-                making_card_tasks::attempts.eq(attempt),
-                making_card_tasks::line.eq(claim.line),
-                making_card_tasks::printer.eq(claim.printer),
-                making_card_tasks::operator.eq(&actor.name),
-                making_card_tasks::step.eq(STEP_CLAIMED),
-                making_card_tasks::started_at.eq(now),
-                making_card_tasks::updated_at.eq(now),
-            ))
-            .execute(c))
-            .map_err(db("claim a making-card task"))?;
+            let update = ClaimTask {
+                status: TaskStatus::InProduction.as_str(),
+                attempts: attempt,
+                line: claim.line,
+                printer: claim.printer,
+                operator: &actor.name,
+                step: STEP_CLAIMED,
+                started_at: now,
+                updated_at: now,
+                id: task.id,
+            };
+            on_backend!(conn, |c| update.execute(c)).map_err(db("claim a making-card task"))?;
             insert_step(
                 conn,
                 &NewStep {

@@ -23,9 +23,32 @@ use crate::audit::{self, AuditEntry};
 use crate::cards;
 use crate::connection::{DbConnection, on_backend, write_tx};
 use crate::error::{StorageError, db, parse_column};
-use crate::schema::making_card_tasks;
+use crate::fixed::fixed_statement;
 use crate::schema::production_steps;
 use crate::{Actor, Store, utc_now};
+
+fixed_statement! {
+    /// A task's step and last error, as a step begins or ends.
+    struct SetStep<'a> {
+        "UPDATE making_card_tasks SET step = ", step: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", last_error = ", last_error: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", updated_at = ", now: NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
+
+fixed_statement! {
+    /// A task made: its card went through every step.
+    struct CompleteTask<'a> {
+        "UPDATE making_card_tasks SET status = ", status: &'a str => diesel::sql_types::Text,
+        ", step = ", step: &'a str => diesel::sql_types::Text,
+        ", finished_at = ", finished_at: NaiveDateTime => diesel::sql_types::Timestamp,
+        ", updated_at = ", updated_at: NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        ""
+    }
+}
 
 /// The step name of a completion.
 pub const STEP_DONE: &str = "done";
@@ -288,7 +311,6 @@ fn record_step_and_mark(
                 at: now,
             },
         )?;
-        let target = making_card_tasks::table.find(task.id);
         let last_error = || format!("step {} failed: {}", report.step, report.detail);
         // The row as it will be written (no second read).
         let mut written = Task {
@@ -299,37 +321,23 @@ fn record_step_and_mark(
             (StepOutcome::Done, _) => {
                 let step = marker.as_deref().unwrap_or(report.step);
                 written.step = Some(step.to_owned());
-                on_backend!(conn, |c| diesel::update(target)
-                    .set((
-                        making_card_tasks::step.eq(step),
-                        making_card_tasks::updated_at.eq(now),
-                    ))
-                    .execute(c))
             }
             (StepOutcome::Failed, None) => {
-                let error = last_error();
-                written.last_error = Some(error.clone());
-                on_backend!(conn, |c| diesel::update(target)
-                    .set((
-                        making_card_tasks::last_error.eq(&error),
-                        making_card_tasks::updated_at.eq(now),
-                    ))
-                    .execute(c))
+                written.last_error = Some(last_error());
             }
             (StepOutcome::Failed, Some(marker)) => {
-                let error = last_error();
                 written.step = Some(marker.clone());
-                written.last_error = Some(error.clone());
-                on_backend!(conn, |c| diesel::update(target)
-                    .set((
-                        making_card_tasks::step.eq(marker),
-                        making_card_tasks::last_error.eq(&error),
-                        making_card_tasks::updated_at.eq(now),
-                    ))
-                    .execute(c))
+                written.last_error = Some(last_error());
             }
         }
-        .map_err(db("update a making-card task's step"))?;
+        // Unchanged columns are written as they were read.
+        let update = SetStep {
+            step: written.step.as_deref(),
+            last_error: written.last_error.as_deref(),
+            now,
+            id: task.id,
+        };
+        on_backend!(conn, |c| update.execute(c)).map_err(db("update a making-card task's step"))?;
         audit::append(
             conn,
             hsm,
@@ -376,15 +384,14 @@ pub fn begin_step(
             updated_at: utc_now(),
             ..task.clone()
         };
-        on_backend!(conn, |c| diesel::update(
-            making_card_tasks::table.find(task_id)
-        )
-        .set((
-            making_card_tasks::step.eq(&written.step),
-            making_card_tasks::updated_at.eq(written.updated_at),
-        ))
-        .execute(c))
-        .map_err(db("mark a making-card task's step begun"))?;
+        let update = SetStep {
+            step: written.step.as_deref(),
+            last_error: written.last_error.as_deref(),
+            now: written.updated_at,
+            id: task_id,
+        };
+        on_backend!(conn, |c| update.execute(c))
+            .map_err(db("mark a making-card task's step begun"))?;
         audit::append(
             conn,
             hsm,
@@ -440,17 +447,14 @@ pub fn complete_task(
                 at: now,
             },
         )?;
-        on_backend!(conn, |c| diesel::update(
-            making_card_tasks::table.find(task_id)
-        )
-        .set((
-            making_card_tasks::status.eq(TaskStatus::Done.as_str()),
-            making_card_tasks::step.eq(STEP_DONE),
-            making_card_tasks::finished_at.eq(now),
-            making_card_tasks::updated_at.eq(now),
-        ))
-        .execute(c))
-        .map_err(db("complete a making-card task"))?;
+        let update = CompleteTask {
+            status: TaskStatus::Done.as_str(),
+            step: STEP_DONE,
+            finished_at: now,
+            updated_at: now,
+            id: task_id,
+        };
+        on_backend!(conn, |c| update.execute(c)).map_err(db("complete a making-card task"))?;
         insert_envelope(conn, card.id, task_id, now)?;
         audit::append(
             conn,

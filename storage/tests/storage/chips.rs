@@ -119,7 +119,13 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
             );
             // Each step returns the row as stored (built, not read back).
             assert_eq!(chips::get_job(conn, job.id)?, job);
-            chips::record_phase(conn, job.id, "format", Some("31000086F1A2B3C4"), 12)?;
+            chips::record_phase(conn, job.id, "observe", Some("31000086F1A2B3C4"), 9)?;
+            // A phase without a chip keeps the one recorded.
+            chips::record_phase(conn, job.id, "format", None, 12)?;
+            assert_eq!(
+                chips::get_job(conn, job.id)?.chip_id.as_deref(),
+                Some("31000086F1A2B3C4")
+            );
             let paused = chips::finish_job(
                 conn,
                 hsm.as_ref(),

@@ -19,8 +19,9 @@
 //! reads of the card and its holder (while the card is observed), the phase
 //! records (progress, written behind). Both entry points wait for all of it
 //! before they return, so a job's outcome is always written after its last
-//! phase. The chip is bound to the card on the job's own thread, before the
-//! first APDU that formats.
+//! phase. A personalisation binds the chip to the card on the lane too,
+//! while the card is formatted, and waits for the binding before the first
+//! APDU that writes the holder's records (`personalise`).
 //!
 //! - [`expected`]: what the database says the chip must carry.
 //! - [`personalise`]: formatting and personalisation, step by step.

@@ -4,8 +4,10 @@
 //!
 //! Order, as the rules want it: the card and its holder are read on the
 //! job's storage lane while the card is observed (reads on both sides);
-//! the chip is bound, on this thread, once the job is recorded and before
-//! the first step; phase records follow the card behind, on the lane.
+//! once the job is recorded, the chip is bound on the lane while the card
+//! is formatted (the format is the same for every holder: files, keys, the
+//! initial PIN), and the first step that writes the holder's records waits
+//! for the binding; phase records follow the card behind, on the lane.
 //!
 //! Not here: the script itself (`cardhub_protocols::chip::personalise`).
 
@@ -15,12 +17,12 @@ use cardhub_protocols::chip::personalise::{
 };
 use cardhub_protocols::chip::sm;
 use cardhub_storage::Actor;
-use cardhub_storage::chips::{self, ChipAlgorithm, NewCardChip};
+use cardhub_storage::chips::{self, CardChip, ChipAlgorithm, NewCardChip};
 use chrono::{Months, NaiveDate};
 use serde_json::{Value, json};
 
 use super::expected::{expected, read_card};
-use super::{Job, observe, wait};
+use super::{Job, Pending, observe, wait};
 use crate::chip::ChipRuntime;
 use crate::chip::channel::{CardChannel, JobFailure};
 
@@ -59,30 +61,43 @@ pub(super) fn personalise(
     // Waits for the job's recording: nothing has changed the card yet.
     let apdus = job.apdus(chan)?;
     let job_id = job.record.job()?.id;
-    let binding = runtime.store.with_writer(|conn| {
-        chips::bind_chip_for_job(
-            conn,
-            runtime.store.hsm().as_ref(),
-            &NewCardChip {
-                card_id,
-                chip_id: chip_id.clone(),
-                algorithm: algorithm_name(runtime),
-                card_type: char::from(runtime.card_type.to_byte()).to_string(),
-                spec_version: runtime.config.spec_version.clone(),
-                institution: hex::encode_upper(runtime.institution),
-                issued_on: today,
-                // 29 February falls back to the 28th in a common year.
-                expires_on: today
-                    .checked_add_months(Months::new(runtime.config.validity_years * 12))
-                    .unwrap_or(NaiveDate::MAX),
-                chip_name: expected.holder.name.clone(),
-                substitutions: Value::Array(substitutions.clone()),
-            },
-            job_id,
-            apdus,
-            actor,
-        )
-    })?;
+    let issued_on = today;
+    // 29 February falls back to the 28th in a common year.
+    let expires_on = today
+        .checked_add_months(Months::new(runtime.config.validity_years * 12))
+        .unwrap_or(NaiveDate::MAX);
+    let new_chip = NewCardChip {
+        card_id,
+        chip_id: chip_id.clone(),
+        algorithm: algorithm_name(runtime),
+        card_type: char::from(runtime.card_type.to_byte()).to_string(),
+        spec_version: runtime.config.spec_version.clone(),
+        institution: hex::encode_upper(runtime.institution),
+        issued_on,
+        expires_on,
+        chip_name: expected.holder.name.clone(),
+        substitutions: Value::Array(substitutions.clone()),
+    };
+    // The binding is written on the lane while the card is formatted: the
+    // format is the same for every holder. Nothing of the holder's goes to
+    // the card before it is stored (`run_script`).
+    let (store, actor) = (runtime.store.clone(), actor.clone());
+    let binding = job.lane.read(move || {
+        store
+            .with_writer(|conn| {
+                chips::bind_chip_for_job(
+                    conn,
+                    store.hsm().as_ref(),
+                    &new_chip,
+                    job_id,
+                    apdus,
+                    &actor,
+                )
+            })
+            .map_err(JobFailure::from)
+    });
+    // Until the binding says otherwise (a chip bound earlier keeps its
+    // dates), the records carry today's.
     let target = PersonalisationTarget {
         algorithm: runtime.algorithm,
         card_records: CardRecords {
@@ -90,8 +105,8 @@ pub(super) fn personalise(
             card_type: runtime.card_type,
             spec_version: runtime.config.spec_version.clone(),
             institution: runtime.institution,
-            issue_date: binding.issued_on,
-            expiry_date: binding.expires_on,
+            issue_date: issued_on,
+            expiry_date: expires_on,
             card_number: expected.card_number.clone(),
         },
         holder_records: expected.holder.clone(),
@@ -99,7 +114,13 @@ pub(super) fn personalise(
     };
     let hsm = runtime.store.hsm().as_ref();
     let keys = CardKeyLabels::derive(hsm, &chip_id)?;
-    let result = run_script(chan, job, &target, &observation, &keys, &chip_id);
+    let script = Script {
+        target,
+        observation: &observation,
+        keys: &keys,
+        chip_id: &chip_id,
+    };
+    let result = run_script(chan, job, script, binding);
     if let Err(e) = keys.destroy(hsm) {
         tracing::warn!(error = %e, "cannot destroy the card's derived keys");
     }
@@ -113,24 +134,67 @@ pub(super) fn personalise(
     }))
 }
 
-/// Sends the steps the card still lacks; returns how many.
+/// What [`run_script`] takes the card to, and with which keys.
+struct Script<'a> {
+    /// The records to write, dated today until the binding is stored.
+    target: PersonalisationTarget,
+    observation: &'a CardObservation,
+    keys: &'a CardKeyLabels,
+    chip_id: &'a str,
+}
+
+/// The binding, waited for before the first step that writes the holder's
+/// data; the records take its dates (a chip bound by an earlier attempt
+/// keeps the dates it was bound with).
+fn bound(
+    binding: Pending<Result<CardChip, JobFailure>>,
+    script: &mut Script<'_>,
+) -> Result<bool, JobFailure> {
+    let chip = wait(binding)?;
+    let records = &mut script.target.card_records;
+    let redated = (records.issue_date, records.expiry_date) != (chip.issued_on, chip.expires_on);
+    records.issue_date = chip.issued_on;
+    records.expiry_date = chip.expires_on;
+    Ok(redated)
+}
+
+/// Sends the steps the card still lacks; returns how many. The format
+/// steps go out while the binding is written; the first personalisation
+/// step waits for it.
 fn run_script(
     chan: &mut CardChannel<'_>,
     job: &Job<'_>,
-    target: &PersonalisationTarget,
-    observation: &CardObservation,
-    keys: &CardKeyLabels,
-    chip_id: &str,
+    mut script: Script<'_>,
+    binding: Pending<Result<CardChip, JobFailure>>,
 ) -> Result<usize, JobFailure> {
     let runtime = job.runtime;
     let hsm = runtime.store.hsm().as_ref();
-    let steps =
-        script::build(target, observation).map_err(|e| JobFailure::Failed(e.to_string()))?;
+    let built = |script: &Script<'_>| {
+        script::build(&script.target, script.observation)
+            .map_err(|e| JobFailure::Failed(e.to_string()))
+    };
+    let mut steps = built(&script)?;
+    let mut binding = Some(binding);
     let mut current = None;
-    for step in &steps {
+    let mut index = 0;
+    while index < steps.len() {
+        if steps[index].phase == script::Phase::Personalise
+            && let Some(binding) = binding.take()
+            && bound(binding, &mut script)?
+        {
+            // Dated otherwise than today: the same steps from here on,
+            // with the binding's dates.
+            let rest = built(&script)?
+                .into_iter()
+                .filter(|s| s.phase == script::Phase::Personalise);
+            steps.truncate(index);
+            steps.extend(rest);
+            continue;
+        }
+        let step = &steps[index];
         if current != Some(step.phase) {
             if let Some(done) = current {
-                job.phase(script::Phase::name(done), Some(chip_id), chan)?;
+                job.phase(script::Phase::name(done), Some(script.chip_id), chan)?;
             }
             current = Some(step.phase);
         }
@@ -139,11 +203,22 @@ fn run_script(
         } else {
             None
         };
-        let cmd = script::prepare(step, hsm, runtime.algorithm, keys, challenge.as_ref())?;
+        let cmd = script::prepare(
+            step,
+            hsm,
+            runtime.algorithm,
+            script.keys,
+            challenge.as_ref(),
+        )?;
         let response = chan.exchange(&cmd)?;
         if !response.sw.is_ok() {
             return Err(JobFailure::refused(&step.description, response.sw));
         }
+        index += 1;
+    }
+    // A card that needed no personalisation step is bound all the same.
+    if let Some(binding) = binding {
+        bound(binding, &mut script)?;
     }
     // The last phase is recorded by the job's end (`done`).
     Ok(steps.len())

@@ -1,6 +1,7 @@
 //! The engine's ordering promises, against a scripted blank card and a real
-//! SQLite store: a job is stored `running` and its chip bound before any
-//! APDU that changes the card, even while its recording is held up; a
+//! SQLite store: a job is stored `running` before any APDU that changes the
+//! card and its chip bound before any that writes the holder's data, even
+//! while the store's writes are held up (the format goes out meanwhile); a
 //! refused recording reaches the card with reads only; the outcome is
 //! written after the phases written behind.
 
@@ -123,11 +124,25 @@ fn changes_the_card(apdu: &[u8]) -> bool {
     )
 }
 
+/// Whether a command writes the holder's data: UPDATE RECORD, or SET
+/// STATUS SECURED (the format's SET STATUS INITIALIZED does not).
+fn writes_the_holder(apdu: &[u8]) -> bool {
+    match apdu {
+        [_, ins::UPDATE_RECORD, ..] => true,
+        [_, ins::SET_STATUS, _, state, ..] => *state == LifeCycle::Secured.to_byte(),
+        _ => false,
+    }
+}
+
 /// What the scripted card saw.
 #[derive(Default)]
 struct Seen {
     /// APDUs that change the card.
     changing: usize,
+    /// Of which sent while the chip's binding was not yet stored.
+    before_binding: usize,
+    /// The commands that wrote the holder's data, as sent.
+    holder_writes: Vec<Vec<u8>>,
     /// Broken promises found when one arrived.
     broken: Vec<String>,
 }
@@ -145,7 +160,8 @@ struct ScriptedCard {
 }
 
 impl ScriptedCard {
-    fn check_before_a_change(&self) -> Vec<String> {
+    /// Broken promises, and whether the chip is bound yet.
+    fn check_before_a_change(&self, apdu: &[u8]) -> (Vec<String>, bool) {
         let job = self
             .store
             .with_conn(|conn| chips::jobs_of_card(conn, self.card_id))
@@ -161,12 +177,14 @@ impl ScriptedCard {
         let bound = self
             .store
             .with_conn(|conn| chips::chip_of_card(conn, self.card_id));
-        if !matches!(&bound, Ok(Some(chip)) if chip.chip_id == CHIP) {
+        let is_bound = matches!(&bound, Ok(Some(chip)) if chip.chip_id == CHIP);
+        if !is_bound && writes_the_holder(apdu) {
             broken.push(format!(
-                "a command that changes the card came before the chip was bound: {bound:?}"
+                "{} came before the chip was bound: {bound:?}",
+                hex::encode_upper(&apdu[..apdu.len().min(4)])
             ));
         }
-        broken
+        (broken, is_bound)
     }
 }
 
@@ -205,9 +223,13 @@ impl CardReader for ScriptedCard {
             ins::GET_CHALLENGE => ok(rand::random::<[u8; 8]>().to_vec()),
             _ if changes_the_card(apdu) => {
                 self.formatting = true;
-                let broken = self.check_before_a_change();
+                let (broken, is_bound) = self.check_before_a_change(apdu);
                 let mut seen = self.seen.lock().expect("seen");
                 seen.changing += 1;
+                seen.before_binding += usize::from(!is_bound);
+                if writes_the_holder(apdu) {
+                    seen.holder_writes.push(apdu.to_vec());
+                }
                 seen.broken.extend(broken);
                 ok(Vec::new())
             }
@@ -250,7 +272,8 @@ fn hold_writes(
 }
 
 #[test]
-fn nothing_changes_the_card_before_the_job_is_stored_and_its_chip_bound() {
+fn nothing_changes_the_card_before_the_job_is_stored_nor_writes_its_holder_before_the_chip_is_bound()
+ {
     let scratch = Scratch::new();
     let store = scratch.store();
     let card_id = seed_card(&store);
@@ -275,8 +298,9 @@ fn nothing_changes_the_card_before_the_job_is_stored_and_its_chip_bound() {
                 reader: "scripted".to_owned(),
             })
     };
-    // Once recorded, writes are held back again for a while: the chip's
-    // binding must still come before the first formatting command.
+    // Once recorded, writes are held back again for a while: the format
+    // goes out meanwhile, and the chip's binding must still come before the
+    // first command that writes the holder's data.
     let (recorded_tx, recorded) = mpsc::channel();
     let (never, release) = mpsc::channel::<()>();
     let second_store = store.clone();
@@ -308,6 +332,12 @@ fn nothing_changes_the_card_before_the_job_is_stored_and_its_chip_bound() {
         "the script ran: {} commands",
         seen.changing
     );
+    assert!(
+        seen.before_binding > 0 && seen.before_binding < seen.changing,
+        "the format went out while the binding was held up, the records after it: {} of {} commands",
+        seen.before_binding,
+        seen.changing
+    );
     assert_eq!(recorded_id, job.id);
     // The outcome came last: the row says done, with every APDU counted.
     let stored = store
@@ -336,6 +366,90 @@ fn nothing_changes_the_card_before_the_job_is_stored_and_its_chip_bound() {
             .with_conn(|conn| audit::verify(conn, hsm.as_ref()))
             .expect("the chain verifies")
             .is_intact()
+    );
+}
+
+#[test]
+fn a_chip_bound_by_an_earlier_attempt_keeps_its_dates() {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
+    let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a date");
+    let hsm = store.hsm().clone();
+    store
+        .with_writer(|conn| {
+            chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chips::NewCardChip {
+                    card_id,
+                    chip_id: CHIP.to_owned(),
+                    algorithm: chips::ChipAlgorithm::Sm4,
+                    card_type: "3".to_owned(),
+                    spec_version: runtime.config.spec_version.clone(),
+                    institution: hex::encode_upper(runtime.institution),
+                    issued_on: date(2020, 1, 2),
+                    expires_on: date(2030, 1, 2),
+                    chip_name: "张三".to_owned(),
+                    substitutions: serde_json::json!([]),
+                },
+                &hub_actor(),
+            )
+        })
+        .expect("the chip binds");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let card = Mutex::new(Some(ScriptedCard {
+        store: store.clone(),
+        card_id,
+        seen: Arc::clone(&seen),
+        observed: None,
+        formatting: false,
+    }));
+    let open = || {
+        card.lock()
+            .expect("card")
+            .take()
+            .map(|c| Box::new(c) as Box<dyn CardReader>)
+            .ok_or(ReaderError::NoCard {
+                reader: "scripted".to_owned(),
+            })
+    };
+    let job = run_job(
+        &mut None,
+        &open,
+        &runtime,
+        "scripted",
+        &JobRequest::Personalise {
+            card_id,
+            actor: hub_actor(),
+        },
+        |_| {},
+    )
+    .expect("the job is recorded");
+    assert_eq!(job.status, ChipJobStatus::Done, "{:?}", job.error);
+    let seen = seen.lock().expect("seen");
+    assert_eq!(seen.broken, Vec::<String>::new());
+    // The dates go to the card as BCD: 2020-01-02 and 2030-01-02.
+    for (what, bcd) in [
+        ("issue", [0x20, 0x20, 0x01, 0x02]),
+        ("expiry", [0x20, 0x30, 0x01, 0x02]),
+    ] {
+        assert!(
+            seen.holder_writes
+                .iter()
+                .any(|apdu| apdu.windows(4).any(|w| w == bcd)),
+            "the {what} date of the binding went to the card: {:02X?}",
+            seen.holder_writes
+        );
+    }
+    let chip = store
+        .with_conn(|conn| chips::chip_of_card(conn, card_id))
+        .expect("the binding reads")
+        .expect("still bound");
+    assert_eq!(
+        (chip.issued_on, chip.expires_on),
+        (date(2020, 1, 2), date(2030, 1, 2))
     );
 }
 
