@@ -42,8 +42,8 @@ enum Key {
     Sm4(Sm4Key, Zeroizing<[u8; 16]>),
     /// Expanded 2-key 3DES (zeroized on drop by `des`) and the key bytes.
     Tdes(TdesKey, Zeroizing<[u8; 16]>),
-    /// HMAC-SM3 secret.
-    HmacSm3(Zeroizing<Vec<u8>>),
+    /// HMAC-SM3 key, its pads hashed once (zeroized on drop).
+    HmacSm3(sm3::HmacSm3Key),
     /// SM2 private key (zeroized on drop by [`SigningKey`]).
     Sm2(SigningKey),
 }
@@ -113,7 +113,7 @@ impl SoftHsm {
                     })?;
                     Key::block_cipher(material.kind, bytes)
                 }
-                KeyKind::HmacSm3 => Key::HmacSm3(material.bytes.clone()),
+                KeyKind::HmacSm3 => Key::HmacSm3(sm3::HmacSm3Key::new(&material.bytes)),
                 KeyKind::Sm2 => {
                     let bad = || KeyFileError::BadSm2Key {
                         label: label.to_string(),
@@ -162,7 +162,7 @@ impl SoftHsm {
                 ),
             });
         }
-        self.insert_new(label.into(), Key::HmacSm3(key))
+        self.insert_new(label.into(), Key::HmacSm3(sm3::HmacSm3Key::new(&key)))
     }
 
     /// Generates an SM2 key pair under `label` and returns its public key
@@ -231,7 +231,11 @@ impl SoftHsm {
     }
 
     /// Runs `f` on the HMAC-SM3 secret `label`.
-    fn with_hmac<T>(&self, label: &KeyLabel, f: impl FnOnce(&[u8]) -> T) -> Result<T, HsmError> {
+    fn with_hmac<T>(
+        &self,
+        label: &KeyLabel,
+        f: impl FnOnce(&sm3::HmacSm3Key) -> T,
+    ) -> Result<T, HsmError> {
         match find(&self.read(), label)? {
             Key::HmacSm3(secret) => Ok(f(secret)),
             other => Err(wrong_kind(label, KeyKind::HmacSm3, other)),
@@ -416,7 +420,7 @@ impl Hsm for SoftHsm {
     }
 
     fn hmac_sm3(&self, key: &KeyLabel, data: &[u8]) -> Result<[u8; 32], HsmError> {
-        self.with_hmac(key, |secret| sm3::hmac_sm3(secret, data))
+        self.with_hmac(key, |prepared| prepared.mac(data))
     }
 
     fn encrypt(

@@ -177,21 +177,27 @@ fn run_script(
     let mut binding = Some(binding);
     let mut current = None;
     let mut index = 0;
-    while index < steps.len() {
-        if steps[index].phase == script::Phase::Personalise
+    loop {
+        // The binding is waited for at the first step that writes the
+        // holder's records, or at the end if none does.
+        let holders_next = steps
+            .get(index)
+            .is_none_or(|s| s.phase == script::Phase::Personalise);
+        if holders_next
             && let Some(binding) = binding.take()
             && bound(binding, &mut script)?
         {
-            // Dated otherwise than today: the same steps from here on,
-            // with the binding's dates.
+            // Dated otherwise than today: the holder's steps from here on
+            // come from the binding's dates.
             let rest = built(&script)?
                 .into_iter()
                 .filter(|s| s.phase == script::Phase::Personalise);
             steps.truncate(index);
             steps.extend(rest);
-            continue;
         }
-        let step = &steps[index];
+        let Some(step) = steps.get(index) else {
+            break;
+        };
         if current != Some(step.phase) {
             if let Some(done) = current {
                 job.phase(script::Phase::name(done), Some(script.chip_id), chan)?;
@@ -215,10 +221,6 @@ fn run_script(
             return Err(JobFailure::refused(&step.description, response.sw));
         }
         index += 1;
-    }
-    // A card that needed no personalisation step is bound all the same.
-    if let Some(binding) = binding {
-        bound(binding, &mut script)?;
     }
     // The last phase is recorded by the job's end (`done`).
     Ok(steps.len())

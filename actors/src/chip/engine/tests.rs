@@ -502,3 +502,76 @@ fn a_refused_recording_reaches_the_card_with_reads_only() {
         .expect("jobs read");
     assert!(jobs.is_empty(), "{jobs:?}");
 }
+
+#[test]
+fn a_refused_binding_stops_the_job_before_the_holders_records() {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
+    let hsm = store.hsm().clone();
+    // The card already has another chip (one lost mid-job, say).
+    let today = chrono::Utc::now().date_naive();
+    store
+        .with_writer(|conn| {
+            chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chips::NewCardChip {
+                    card_id,
+                    chip_id: "5EED0000000000B2".to_owned(),
+                    algorithm: chips::ChipAlgorithm::Sm4,
+                    card_type: "3".to_owned(),
+                    spec_version: runtime.config.spec_version.clone(),
+                    institution: hex::encode_upper(runtime.institution),
+                    issued_on: today,
+                    expires_on: today,
+                    chip_name: "张三".to_owned(),
+                    substitutions: serde_json::json!([]),
+                },
+                &hub_actor(),
+            )
+        })
+        .expect("the other chip binds");
+    let seen = Arc::new(Mutex::new(Seen::default()));
+    let card = Mutex::new(Some(ScriptedCard {
+        store: store.clone(),
+        card_id,
+        seen: Arc::clone(&seen),
+        observed: None,
+        formatting: false,
+    }));
+    let open = || {
+        card.lock()
+            .expect("card")
+            .take()
+            .map(|c| Box::new(c) as Box<dyn CardReader>)
+            .ok_or(ReaderError::NoCard {
+                reader: "scripted".to_owned(),
+            })
+    };
+    let job = run_job(
+        &mut None,
+        &open,
+        &runtime,
+        "scripted",
+        &JobRequest::Personalise {
+            card_id,
+            actor: hub_actor(),
+        },
+        |_| {},
+    )
+    .expect("the job is recorded");
+    assert_eq!(job.status, ChipJobStatus::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(
+        error.contains("already bound to chip 5EED0000000000B2"),
+        "{error}"
+    );
+    let seen = seen.lock().expect("seen");
+    assert!(
+        seen.holder_writes.is_empty(),
+        "none of the holder's records reached the chip: {:02X?}",
+        seen.holder_writes
+    );
+}

@@ -32,6 +32,34 @@ pub fn digest(data: &[u8]) -> [u8; DIGEST_LEN] {
     Sm3::digest(data).into()
 }
 
+/// An HMAC-SM3 key made ready once: its inner and outer pads are hashed
+/// when it is made, so each MAC then costs only the message's blocks and
+/// the outer block (two compressions fewer than [`hmac_sm3`]). Both states
+/// are zeroized on drop (`sm3`'s `zeroize` feature). For the HSM module: a
+/// key made from secret bytes is as secret as they are.
+#[derive(Clone)]
+pub struct HmacSm3Key(HmacSm3);
+
+impl HmacSm3Key {
+    /// Prepares `key` (any length, as [`hmac_sm3`] takes it).
+    pub fn new(key: &[u8]) -> Self {
+        Self(<HmacSm3 as KeyInit>::new_from_slice(key).expect("HMAC accepts keys of any length"))
+    }
+
+    /// HMAC-SM3 of `data` under this key.
+    pub fn mac(&self, data: &[u8]) -> [u8; DIGEST_LEN] {
+        let mut mac = self.0.clone();
+        mac.update(data);
+        mac.finalize().into_bytes().into()
+    }
+}
+
+impl std::fmt::Debug for HmacSm3Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HmacSm3Key(..)")
+    }
+}
+
 /// HMAC-SM3 of `data` under `key` (any length; keys longer than 64 bytes are
 /// hashed first, as RFC 2104 says).
 pub fn hmac_sm3(key: &[u8], data: &[u8]) -> [u8; DIGEST_LEN] {
@@ -50,6 +78,26 @@ mod tests {
             .expect("test hex")
             .try_into()
             .expect("32 bytes")
+    }
+
+    #[test]
+    fn a_prepared_key_macs_as_the_plain_function_does() {
+        for key_len in [1_usize, 16, 32, 63, 64, 65, 100] {
+            let key: Vec<u8> = (0..key_len).map(|i| (i * 7 + 3) as u8).collect();
+            let prepared = HmacSm3Key::new(&key);
+            for data_len in [0_usize, 1, 55, 56, 64, 65, 300] {
+                let data: Vec<u8> = (0..data_len).map(|i| (i * 13 + 1) as u8).collect();
+                assert_eq!(
+                    prepared.mac(&data),
+                    hmac_sm3(&key, &data),
+                    "key {key_len} bytes, data {data_len} bytes"
+                );
+            }
+        }
+        assert_eq!(
+            format!("{:?}", HmacSm3Key::new(b"secret")),
+            "HmacSm3Key(..)"
+        );
     }
 
     #[test]
