@@ -110,7 +110,6 @@ pub struct LineActor {
 /// What the line last told the status bus, and when.
 struct Published {
     state: LineState,
-    minute: i64,
     lanes: Vec<LaneView>,
     at_ms: i64,
 }
@@ -129,7 +128,7 @@ fn unchanged_since(
 ) -> bool {
     published.is_some_and(|p| {
         p.state == state
-            && p.minute == now_ms.div_euclid(60_000)
+            && p.at_ms.div_euclid(60_000) == now_ms.div_euclid(60_000)
             && now_ms - p.at_ms < REPUBLISH_EVERY_MS
             && p.lanes.len() == lanes.len()
             && p.lanes.iter().zip(lanes).all(|(a, b)| *a == *b.borrow())
@@ -271,7 +270,6 @@ impl LineActor {
         self.runtime.bus.publish(update.maybe_reason(reason));
         self.published = Some(Published {
             state,
-            minute: now.div_euclid(60_000),
             lanes,
             at_ms: now,
         });
@@ -1048,7 +1046,6 @@ mod tests {
         let at = 60_000 * 1_000 + 1_000;
         let published = Published {
             state: LineState::Running,
-            minute: at / 60_000,
             lanes: lanes.iter().map(|l| l.borrow().clone()).collect(),
             at_ms: at,
         };

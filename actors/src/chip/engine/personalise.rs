@@ -61,7 +61,6 @@ pub(super) fn personalise(
     // Waits for the job's recording: nothing has changed the card yet.
     let apdus = job.apdus(chan)?;
     let job_id = job.record.job()?.id;
-    let issued_on = today;
     // 29 February falls back to the 28th in a common year.
     let expires_on = today
         .checked_add_months(Months::new(runtime.config.validity_years * 12))
@@ -73,7 +72,7 @@ pub(super) fn personalise(
         card_type: char::from(runtime.card_type.to_byte()).to_string(),
         spec_version: runtime.config.spec_version.clone(),
         institution: hex::encode_upper(runtime.institution),
-        issued_on,
+        issued_on: today,
         expires_on,
         chip_name: expected.holder.name.clone(),
         substitutions: Value::Array(substitutions.clone()),
@@ -105,7 +104,7 @@ pub(super) fn personalise(
             card_type: runtime.card_type,
             spec_version: runtime.config.spec_version.clone(),
             institution: runtime.institution,
-            issue_date: issued_on,
+            issue_date: today,
             expiry_date: expires_on,
             card_number: expected.card_number.clone(),
         },
@@ -118,7 +117,6 @@ pub(super) fn personalise(
         target,
         observation: &observation,
         keys: &keys,
-        chip_id: &chip_id,
     };
     let result = run_script(chan, job, script, binding);
     if let Err(e) = keys.destroy(hsm) {
@@ -140,7 +138,6 @@ struct Script<'a> {
     target: PersonalisationTarget,
     observation: &'a CardObservation,
     keys: &'a CardKeyLabels,
-    chip_id: &'a str,
 }
 
 /// The binding, waited for before the first step that writes the holder's
@@ -200,7 +197,8 @@ fn run_script(
         };
         if current != Some(step.phase) {
             if let Some(done) = current {
-                job.phase(script::Phase::name(done), Some(script.chip_id), chan)?;
+                let chip = &script.target.card_records.card_id_code;
+                job.phase(script::Phase::name(done), Some(chip), chan)?;
             }
             current = Some(step.phase);
         }

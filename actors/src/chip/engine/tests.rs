@@ -18,6 +18,7 @@ use cardhub_storage::applications::{self, ApplicationKind, NewApplication};
 use cardhub_storage::chips::{self, ChipJobStatus};
 use cardhub_storage::persons::{self, NewPerson, Sex};
 use cardhub_storage::{Actor, Store, StoreOptions, audit, cards, write_tx};
+use chrono::NaiveDate;
 
 use super::*;
 use crate::chip::{ChipConfig, ChipRuntime};
@@ -271,22 +272,22 @@ fn hold_writes(
     holder
 }
 
-#[test]
-fn nothing_changes_the_card_before_the_job_is_stored_nor_writes_its_holder_before_the_chip_is_bound()
- {
-    let scratch = Scratch::new();
-    let store = scratch.store();
-    let card_id = seed_card(&store);
+/// Personalises card `card_id` on a fresh scripted blank card through
+/// [`run_job`]; returns the job and what the card saw. `observed` hears of
+/// the end of the card's observation; `recorded` is run_job's own.
+fn personalise_scripted(
+    store: &Store,
+    card_id: i64,
+    observed: Option<mpsc::Sender<()>>,
+    recorded: impl FnOnce(&ChipJob) + Send + 'static,
+) -> (Result<ChipJob, ChipError>, Arc<Mutex<Seen>>) {
     let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
     let seen = Arc::new(Mutex::new(Seen::default()));
-    // The recording waits until the card has been observed.
-    let (observed_tx, observed) = mpsc::channel();
-    let holder = hold_writes(&store, observed, PATIENCE);
     let card = Mutex::new(Some(ScriptedCard {
         store: store.clone(),
         card_id,
         seen: Arc::clone(&seen),
-        observed: Some(observed_tx),
+        observed,
         formatting: false,
     }));
     let open = || {
@@ -298,12 +299,6 @@ fn nothing_changes_the_card_before_the_job_is_stored_nor_writes_its_holder_befor
                 reader: "scripted".to_owned(),
             })
     };
-    // Once recorded, writes are held back again for a while: the format
-    // goes out meanwhile, and the chip's binding must still come before the
-    // first command that writes the holder's data.
-    let (recorded_tx, recorded) = mpsc::channel();
-    let (never, release) = mpsc::channel::<()>();
-    let second_store = store.clone();
     let job = run_job(
         &mut None,
         &open,
@@ -313,12 +308,62 @@ fn nothing_changes_the_card_before_the_job_is_stored_nor_writes_its_holder_befor
             card_id,
             actor: hub_actor(),
         },
-        move |job| {
-            let holder = hold_writes(&second_store, release, HOLD);
-            let _ = recorded_tx.send((job.id, holder));
-        },
-    )
-    .expect("the job is recorded");
+        recorded,
+    );
+    (job, seen)
+}
+
+/// Binds `chip` to card `card_id` before any job, with these dates.
+fn bind_beforehand(store: &Store, card_id: i64, chip: &str, dates: (NaiveDate, NaiveDate)) {
+    let config = ChipConfig::default();
+    let hsm = store.hsm().clone();
+    store
+        .with_writer(|conn| {
+            chips::bind_chip(
+                conn,
+                hsm.as_ref(),
+                &chips::NewCardChip {
+                    card_id,
+                    chip_id: chip.to_owned(),
+                    algorithm: chips::ChipAlgorithm::Sm4,
+                    card_type: "3".to_owned(),
+                    spec_version: config.spec_version.clone(),
+                    institution: config.institution.to_uppercase(),
+                    issued_on: dates.0,
+                    expires_on: dates.1,
+                    chip_name: "张三".to_owned(),
+                    substitutions: serde_json::json!([]),
+                },
+                &hub_actor(),
+            )
+        })
+        .expect("the chip binds");
+}
+
+fn date(y: i32, m: u32, d: u32) -> NaiveDate {
+    NaiveDate::from_ymd_opt(y, m, d).expect("a date")
+}
+
+#[test]
+fn nothing_changes_the_card_before_the_job_is_stored_nor_writes_its_holder_before_the_chip_is_bound()
+ {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    // The recording waits until the card has been observed.
+    let (observed_tx, observed) = mpsc::channel();
+    let holder = hold_writes(&store, observed, PATIENCE);
+    // Once recorded, writes are held back again for a while: the format
+    // goes out meanwhile, and the chip's binding must still come before the
+    // first command that writes the holder's data.
+    let (recorded_tx, recorded) = mpsc::channel();
+    let (never, release) = mpsc::channel::<()>();
+    let second_store = store.clone();
+    let (job, seen) = personalise_scripted(&store, card_id, Some(observed_tx), move |job| {
+        let holder = hold_writes(&second_store, release, HOLD);
+        let _ = recorded_tx.send((job.id, holder));
+    });
+    let job = job.expect("the job is recorded");
     holder.join().expect("the first lock holder ends");
     let (recorded_id, second) = recorded.recv_timeout(PATIENCE).expect("reported");
     drop(never);
@@ -374,59 +419,9 @@ fn a_chip_bound_by_an_earlier_attempt_keeps_its_dates() {
     let scratch = Scratch::new();
     let store = scratch.store();
     let card_id = seed_card(&store);
-    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
-    let date = |y, m, d| chrono::NaiveDate::from_ymd_opt(y, m, d).expect("a date");
-    let hsm = store.hsm().clone();
-    store
-        .with_writer(|conn| {
-            chips::bind_chip(
-                conn,
-                hsm.as_ref(),
-                &chips::NewCardChip {
-                    card_id,
-                    chip_id: CHIP.to_owned(),
-                    algorithm: chips::ChipAlgorithm::Sm4,
-                    card_type: "3".to_owned(),
-                    spec_version: runtime.config.spec_version.clone(),
-                    institution: hex::encode_upper(runtime.institution),
-                    issued_on: date(2020, 1, 2),
-                    expires_on: date(2030, 1, 2),
-                    chip_name: "张三".to_owned(),
-                    substitutions: serde_json::json!([]),
-                },
-                &hub_actor(),
-            )
-        })
-        .expect("the chip binds");
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let card = Mutex::new(Some(ScriptedCard {
-        store: store.clone(),
-        card_id,
-        seen: Arc::clone(&seen),
-        observed: None,
-        formatting: false,
-    }));
-    let open = || {
-        card.lock()
-            .expect("card")
-            .take()
-            .map(|c| Box::new(c) as Box<dyn CardReader>)
-            .ok_or(ReaderError::NoCard {
-                reader: "scripted".to_owned(),
-            })
-    };
-    let job = run_job(
-        &mut None,
-        &open,
-        &runtime,
-        "scripted",
-        &JobRequest::Personalise {
-            card_id,
-            actor: hub_actor(),
-        },
-        |_| {},
-    )
-    .expect("the job is recorded");
+    bind_beforehand(&store, card_id, CHIP, (date(2020, 1, 2), date(2030, 1, 2)));
+    let (job, seen) = personalise_scripted(&store, card_id, None, |_| {});
+    let job = job.expect("the job is recorded");
     assert_eq!(job.status, ChipJobStatus::Done, "{:?}", job.error);
     let seen = seen.lock().expect("seen");
     assert_eq!(seen.broken, Vec::<String>::new());
@@ -457,35 +452,9 @@ fn a_chip_bound_by_an_earlier_attempt_keeps_its_dates() {
 fn a_refused_recording_reaches_the_card_with_reads_only() {
     let scratch = Scratch::new();
     let store = scratch.store();
-    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let card = Mutex::new(Some(ScriptedCard {
-        store: store.clone(),
-        card_id: 404,
-        seen: Arc::clone(&seen),
-        observed: None,
-        formatting: false,
-    }));
-    let open = || {
-        card.lock()
-            .expect("card")
-            .take()
-            .map(|c| Box::new(c) as Box<dyn CardReader>)
-            .ok_or(ReaderError::NoCard {
-                reader: "scripted".to_owned(),
-            })
-    };
-    let refused = run_job(
-        &mut None,
-        &open,
-        &runtime,
-        "scripted",
-        &JobRequest::Personalise {
-            card_id: 404,
-            actor: hub_actor(),
-        },
-        |_| panic!("a refused job is never reported recorded"),
-    );
+    let (refused, seen) = personalise_scripted(&store, 404, None, |_| {
+        panic!("a refused job is never reported recorded")
+    });
     assert!(
         matches!(
             refused,
@@ -508,60 +477,11 @@ fn a_refused_binding_stops_the_job_before_the_holders_records() {
     let scratch = Scratch::new();
     let store = scratch.store();
     let card_id = seed_card(&store);
-    let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
-    let hsm = store.hsm().clone();
     // The card already has another chip (one lost mid-job, say).
     let today = chrono::Utc::now().date_naive();
-    store
-        .with_writer(|conn| {
-            chips::bind_chip(
-                conn,
-                hsm.as_ref(),
-                &chips::NewCardChip {
-                    card_id,
-                    chip_id: "5EED0000000000B2".to_owned(),
-                    algorithm: chips::ChipAlgorithm::Sm4,
-                    card_type: "3".to_owned(),
-                    spec_version: runtime.config.spec_version.clone(),
-                    institution: hex::encode_upper(runtime.institution),
-                    issued_on: today,
-                    expires_on: today,
-                    chip_name: "张三".to_owned(),
-                    substitutions: serde_json::json!([]),
-                },
-                &hub_actor(),
-            )
-        })
-        .expect("the other chip binds");
-    let seen = Arc::new(Mutex::new(Seen::default()));
-    let card = Mutex::new(Some(ScriptedCard {
-        store: store.clone(),
-        card_id,
-        seen: Arc::clone(&seen),
-        observed: None,
-        formatting: false,
-    }));
-    let open = || {
-        card.lock()
-            .expect("card")
-            .take()
-            .map(|c| Box::new(c) as Box<dyn CardReader>)
-            .ok_or(ReaderError::NoCard {
-                reader: "scripted".to_owned(),
-            })
-    };
-    let job = run_job(
-        &mut None,
-        &open,
-        &runtime,
-        "scripted",
-        &JobRequest::Personalise {
-            card_id,
-            actor: hub_actor(),
-        },
-        |_| {},
-    )
-    .expect("the job is recorded");
+    bind_beforehand(&store, card_id, "5EED0000000000B2", (today, today));
+    let (job, seen) = personalise_scripted(&store, card_id, None, |_| {});
+    let job = job.expect("the job is recorded");
     assert_eq!(job.status, ChipJobStatus::Failed);
     let error = job.error.unwrap_or_default();
     assert!(

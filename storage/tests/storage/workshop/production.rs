@@ -125,13 +125,13 @@ fn each_write_returns_the_task_as_stored() {
         with_conn(store, |conn| {
             queued_tasks(conn, hsm, 1, 1, 3)?;
             let wang = operator("wang");
-            let stored = |conn: &mut DbConnection, task: &workshop::Task| {
-                workshop::get_task(conn, task.id).map(|t| (t, task.clone()))
+            let as_stored = |conn: &mut DbConnection, task: &workshop::Task, what: &str| {
+                assert_eq!(&workshop::get_task(conn, task.id)?, task, "{what}");
+                Ok::<_, StorageError>(())
             };
             let (task, _) =
                 workshop::claim_next_task(conn, hsm, &claim_on("line-1"), &wang)?.expect("queued");
-            let (got, want) = stored(conn, &task)?;
-            assert_eq!(got, want, "claimed");
+            as_stored(conn, &task, "claimed")?;
             let task = workshop::record_step_then_begin(
                 conn,
                 hsm,
@@ -139,19 +139,16 @@ fn each_write_returns_the_task_as_stored() {
                 Some("print"),
                 &wang,
             )?;
-            let (got, want) = stored(conn, &task)?;
-            assert_eq!(got, want, "a step and the next begun");
+            as_stored(conn, &task, "a step and the next begun")?;
             let failed = StepReport {
                 outcome: StepOutcome::Failed,
                 detail: serde_json::json!({ "error": "ribbon out" }),
                 ..step(task.id, "print", None)
             };
             let task = workshop::record_step(conn, hsm, &failed, &wang)?;
-            let (got, want) = stored(conn, &task)?;
-            assert_eq!(got, want, "a failed step");
+            as_stored(conn, &task, "a failed step")?;
             let task = workshop::begin_step(conn, hsm, task.id, "print", &wang)?;
-            let (got, want) = stored(conn, &task)?;
-            assert_eq!(got, want, "a step begun");
+            as_stored(conn, &task, "a step begun")?;
             workshop::record_step(
                 conn,
                 hsm,
@@ -165,8 +162,7 @@ fn each_write_returns_the_task_as_stored() {
                 &wang,
             )?;
             let task = workshop::complete_task(conn, hsm, task.id, serde_json::json!({}), &wang)?;
-            let (got, want) = stored(conn, &task)?;
-            assert_eq!(got, want, "completed");
+            as_stored(conn, &task, "completed")?;
             Ok(())
         })
     });
