@@ -383,3 +383,34 @@ fn a_permanent_residents_chip_carries_the_english_name_and_the_chinese_name_is_c
     hub.assert_audit_intact();
     sim.stop();
 }
+
+#[test]
+fn the_chip_benchmark_personalises_and_checks_through_pcscd_and_reports_where_the_time_goes() {
+    // Its own reader lease, its own cards: two rounds are enough to see
+    // every part of the report.
+    let out = std::process::Command::new(cardhub_tests::cardhub_bin())
+        .args(["bench", "chip", "--cards", "2", "--gaps", "3"])
+        .env("TMPDIR", std::env::temp_dir())
+        .output()
+        .expect("cardhub bench chip runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains(": 2 cards, "), "{stdout}");
+    assert!(stdout.contains("hub overhead: "), "{stdout}");
+    assert!(stdout.contains("CPU of this process a card"), "{stdout}");
+    let gaps: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("gaps between the hub's PC/SC calls (2 cards"))
+        .skip(1)
+        .take_while(|l| l.contains(" after "))
+        .collect();
+    assert_eq!(gaps.len(), 3, "the three largest gaps: {stdout}");
+    assert!(
+        stdout.contains("the APDUs in PC/SC (sums of medians): hub "),
+        "{stdout}"
+    );
+}

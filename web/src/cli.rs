@@ -363,8 +363,7 @@ pub async fn audit_verify(config: &Config) -> ExitCode {
 }
 
 /// `cardhub bench chip`.
-pub fn bench_chip(cards: usize) -> ExitCode {
-    let opts = crate::bench::chip::ChipBenchOptions { cards };
+pub fn bench_chip(opts: crate::bench::chip::ChipBenchOptions) -> ExitCode {
     match crate::bench::chip::run(&opts) {
         Ok(report) => {
             println!("{report}");

@@ -222,6 +222,10 @@ enum BenchCommand {
         /// Cards to personalise and check.
         #[arg(long, default_value_t = 20)]
         cards: usize,
+        /// Also list the largest gaps between the hub's PC/SC calls
+        /// (medians over the cards): where its own time a card goes.
+        #[arg(long, value_name = "N")]
+        gaps: Option<usize>,
     },
     /// Production lines of simulated printers and cards through TCP and
     /// pcscd + vpcd, driven by a hub process: cards per second and the
@@ -373,8 +377,8 @@ fn main() -> ExitCode {
                 command: BenchCommand::Crypto { seconds },
             } => cli::bench_crypto(seconds),
             Command::Bench {
-                command: BenchCommand::Chip { cards },
-            } => cli::bench_chip(cards),
+                command: BenchCommand::Chip { cards, gaps },
+            } => cli::bench_chip(cardhub_web::bench::chip::ChipBenchOptions { cards, gaps }),
             Command::Bench {
                 command:
                     BenchCommand::Workshop {

@@ -34,8 +34,10 @@ use cardhub_protocols::crypto::{KeyFile, SoftHsm, labels};
 use cardhub_protocols::roles::Role;
 use cardhub_simulators::card::memory::CardMemory;
 use cardhub_simulators::card::{CardSimulator, RunningCard, SimConfig};
-use cardhub_storage::chips::ChipJobStatus;
+use cardhub_storage::chips::{ChipJob, ChipJobStatus};
 use cardhub_storage::{Actor, Store, StoreOptions, cards};
+
+use super::procfs;
 
 /// How long a simulated card gets to be taken by vpcd.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -48,6 +50,8 @@ const SEED: u64 = 0x5EED_CA4D;
 pub struct ChipBenchOptions {
     /// Cards personalised and checked.
     pub cards: usize,
+    /// List this many of the largest gaps between the hub's PC/SC calls.
+    pub gaps: Option<usize>,
 }
 
 /// Why the benchmark could not run.
@@ -108,6 +112,179 @@ pub struct ChipBenchReport {
     pub hub_outside_pcsc: Duration,
     /// The bare loop's time per card outside PC/SC calls (median).
     pub bare_outside_pcsc: Duration,
+    /// This process's CPU time per card on the hub's side (median, all
+    /// threads: the hub's, and the simulated card's, which both sides pay).
+    pub hub_cpu: Duration,
+    /// The same on the bare loop's side.
+    pub bare_cpu: Duration,
+    /// The gaps between the hub's PC/SC calls, largest first, when asked
+    /// for (and at most as many as asked for).
+    pub gaps: Option<GapReport>,
+}
+
+/// Where the hub's own time a card lies: the time between one PC/SC call
+/// and the next, by position in the card's APDU sequence, median over the
+/// cards whose sequence matched the first card's.
+#[derive(Debug, Clone)]
+pub struct GapReport {
+    /// Cards counted.
+    pub cards: usize,
+    /// The sum of every position's median.
+    pub total: Duration,
+    /// The largest gaps.
+    pub largest: Vec<Gap>,
+    /// The sum of each APDU's median time in PC/SC, the hub's side.
+    pub hub_apdus: Duration,
+    /// The same in the bare loop.
+    pub bare_apdus: Duration,
+    /// The APDUs slowest in PC/SC on the hub's side against the bare loop:
+    /// index among the APDUs, hub median, bare median.
+    pub slower: Vec<(usize, Duration, Duration)>,
+}
+
+/// One position between two PC/SC calls.
+#[derive(Debug, Clone)]
+pub struct Gap {
+    /// The call before it (`start` for the round's start).
+    pub after: String,
+    /// The call after it (`end` for the round's end).
+    pub before: String,
+    /// Its position (0: before the first call).
+    pub index: usize,
+    /// Median over the cards.
+    pub median: Duration,
+}
+
+impl fmt::Display for GapReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "gaps between the hub's PC/SC calls ({} cards, medians): all together {:.0} µs; the largest:",
+            self.cards,
+            self.total.as_secs_f64() * 1e6
+        )?;
+        for gap in &self.largest {
+            writeln!(
+                f,
+                "  {:>4} µs  #{:<3} after {:<10} before {}",
+                gap.median.as_micros(),
+                gap.index,
+                gap.after,
+                gap.before
+            )?;
+        }
+        writeln!(
+            f,
+            "the APDUs in PC/SC (sums of medians): hub {:.0} µs, bare loop {:.0} µs; the hub's slowest against the bare loop's:",
+            self.hub_apdus.as_secs_f64() * 1e6,
+            self.bare_apdus.as_secs_f64() * 1e6
+        )?;
+        for (index, hub, bare) in &self.slower {
+            writeln!(
+                f,
+                "  APDU {index:<3} hub {:>4} µs  bare {:>4} µs",
+                hub.as_micros(),
+                bare.as_micros()
+            )?;
+        }
+        Ok(())
+    }
+}
+
+/// The PC/SC calls of each card's hub round, to find the gaps between them.
+#[derive(Default)]
+struct Gaps {
+    /// The first card's call labels: later cards must match them.
+    labels: Vec<String>,
+    /// Per card, the gap before each call and after the last.
+    cards: Vec<Vec<Duration>>,
+    /// Per card counted, each APDU's time in PC/SC on the hub's side.
+    hub_apdus: Vec<Vec<Duration>>,
+    /// The same APDUs' times in the bare loop.
+    bare_apdus: Vec<Vec<Duration>>,
+    /// Whether the last hub round was counted (so its bare round is too).
+    counted: bool,
+}
+
+impl Gaps {
+    fn push(&mut self, started: Instant, calls: &[Call], ended: Instant) {
+        let labels: Vec<String> = calls.iter().map(|c| c.label.clone()).collect();
+        self.counted = self.cards.is_empty() || labels == self.labels;
+        if !self.counted {
+            return;
+        }
+        if self.cards.is_empty() {
+            self.labels = labels;
+        }
+        self.hub_apdus.push(
+            calls
+                .iter()
+                .filter(|c| !matches!(c.label.as_str(), "open" | "connect"))
+                .map(|c| c.end - c.start)
+                .collect(),
+        );
+        let mut gaps = Vec::with_capacity(calls.len() + 1);
+        let mut last = started;
+        for call in calls {
+            gaps.push(call.start.saturating_duration_since(last));
+            last = call.end;
+        }
+        gaps.push(ended.saturating_duration_since(last));
+        self.cards.push(gaps);
+    }
+
+    /// The bare loop's APDU times of the round last pushed.
+    fn push_bare(&mut self, apdus: &[Duration]) {
+        if self.counted {
+            self.bare_apdus.push(apdus.to_vec());
+        }
+    }
+
+    fn report(&self, largest: usize) -> GapReport {
+        let positions = self.cards.first().map_or(0, Vec::len);
+        let mut gaps: Vec<Gap> = (0..positions)
+            .map(|index| {
+                let at: Vec<Duration> = self.cards.iter().map(|c| c[index]).collect();
+                let name = |i: Option<usize>, edge: &str| {
+                    i.and_then(|i| self.labels.get(i).map(|l| format!("{i}:{l}")))
+                        .unwrap_or_else(|| edge.to_owned())
+                };
+                Gap {
+                    after: name(index.checked_sub(1), "start"),
+                    before: name(Some(index), "end"),
+                    index,
+                    median: median(&at),
+                }
+            })
+            .collect();
+        let total = gaps.iter().map(|g| g.median).sum();
+        gaps.sort_by_key(|g| std::cmp::Reverse(g.median));
+        gaps.truncate(largest);
+        let apdus = self.hub_apdus.first().map_or(0, Vec::len);
+        let at = |sides: &[Vec<Duration>], i: usize| {
+            median(
+                &sides
+                    .iter()
+                    .filter_map(|c| c.get(i).copied())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let mut slower: Vec<(usize, Duration, Duration)> = (0..apdus)
+            .map(|i| (i, at(&self.hub_apdus, i), at(&self.bare_apdus, i)))
+            .collect();
+        let hub_apdus = slower.iter().map(|s| s.1).sum();
+        let bare_apdus = slower.iter().map(|s| s.2).sum();
+        slower.sort_by_key(|&(_, hub, bare)| std::cmp::Reverse(hub.saturating_sub(bare)));
+        slower.truncate(largest);
+        GapReport {
+            cards: self.cards.len(),
+            total,
+            largest: gaps,
+            hub_apdus,
+            bare_apdus,
+            slower,
+        }
+    }
 }
 
 /// One side's times, card by card.
@@ -117,12 +294,15 @@ struct Side {
     total: Vec<Duration>,
     /// Of which outside PC/SC calls.
     outside_pcsc: Vec<Duration>,
+    /// This process's CPU time per card, all threads.
+    cpu: Vec<Duration>,
 }
 
 impl Side {
-    fn push(&mut self, total: Duration, in_pcsc: Duration) {
+    fn push(&mut self, total: Duration, in_pcsc: Duration, cpu: Duration) {
         self.total.push(total);
         self.outside_pcsc.push(total.saturating_sub(in_pcsc));
+        self.cpu.push(cpu);
     }
 
     fn mean(&self) -> Duration {
@@ -185,7 +365,18 @@ impl fmt::Display for ChipBenchReport {
             "hub overhead: {:+.1}% of the bare loop ({:+.1}% on medians; goal: under 10%)",
             overhead(self.hub, self.bare),
             overhead(self.hub_median, self.bare_median)
-        )
+        )?;
+        write!(
+            f,
+            "\nCPU of this process a card (medians, every thread, the simulated card's included on both sides): hub {:.2} ms, bare loop {:.2} ms ({:+.2} ms)",
+            ms(self.hub_cpu),
+            ms(self.bare_cpu),
+            ms(self.hub_cpu) - ms(self.bare_cpu)
+        )?;
+        if let Some(gaps) = &self.gaps {
+            write!(f, "\n{gaps}")?;
+        }
+        Ok(())
     }
 }
 
@@ -196,6 +387,24 @@ struct Recorded {
     apdus: Vec<(Vec<u8>, [u8; 2])>,
     /// Time spent inside PC/SC calls (open, connect, transmit).
     in_pcsc: Duration,
+    /// Each PC/SC call, in order.
+    calls: Vec<Call>,
+}
+
+/// One PC/SC call of the hub's round.
+struct Call {
+    /// `open`, `connect`, or the command's header in hex.
+    label: String,
+    start: Instant,
+    end: Instant,
+}
+
+impl Recorded {
+    fn call(&mut self, label: String, start: Instant) {
+        let end = Instant::now();
+        self.in_pcsc += end - start;
+        self.calls.push(Call { label, start, end });
+    }
 }
 
 type Log = Arc<std::sync::Mutex<Recorded>>;
@@ -222,15 +431,14 @@ impl CardReader for Recording {
     fn connect(&mut self, protocol: ProtocolPreference) -> Result<Atr, ReaderError> {
         let started = Instant::now();
         let atr = self.inner.connect(protocol);
-        lock(&self.sent).in_pcsc += started.elapsed();
+        lock(&self.sent).call("connect".to_owned(), started);
         atr
     }
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ReaderError> {
         let started = Instant::now();
         let answer = self.inner.transmit(apdu);
-        let took = started.elapsed();
         let mut log = lock(&self.sent);
-        log.in_pcsc += took;
+        log.call(hex::encode_upper(&apdu[..apdu.len().min(4)]), started);
         let answer = answer?;
         let sw = match answer.as_slice() {
             [.., a, b] => [*a, *b],
@@ -317,7 +525,7 @@ fn seed_card(store: &Store, round: usize) -> Result<i64, ChipBenchError> {
     let hsm = store.hsm().clone();
     let centre = Actor::new("bench", Role::CentreStaff);
     store
-        .with_conn(|conn| {
+        .with_writer(|conn| {
             let (_, card) = super::seed_applicant(conn, hsm.as_ref(), round, "张三丰", &centre)?;
             cards::assign_card_number(
                 conn,
@@ -334,23 +542,14 @@ fn seed_card(store: &Store, round: usize) -> Result<i64, ChipBenchError> {
         .map_err(setup("seed a card"))
 }
 
-/// Runs one whole hub job (recorded, run, its outcome recorded) through
-/// the engine, as a reader actor does.
-fn hub_job(
-    runtime: &ChipRuntime,
-    slot: &mut ReaderSlot,
-    open: &engine::OpenReader<'_>,
-    request: JobRequest,
-    round: usize,
-) -> Result<(), ChipBenchError> {
-    let job = engine::run_job(slot, open, runtime, "bench", &request, |_| {})
-        .map_err(setup("record a job"))?;
+/// Requires a hub job to have ended `done`.
+fn done(job: &ChipJob, round: usize) -> Result<(), ChipBenchError> {
     if job.status != ChipJobStatus::Done {
         return Err(ChipBenchError::Job {
             card: round,
             kind: job.kind.as_str(),
             status: job.status.to_string(),
-            error: job.error.unwrap_or_default(),
+            error: job.error.clone().unwrap_or_default(),
         });
     }
     Ok(())
@@ -371,6 +570,7 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
     let runtime = ChipRuntime::new(ChipConfig::default(), store).map_err(setup("chip settings"))?;
 
     let (mut hub, mut bare, mut apdus) = (Side::default(), Side::default(), 0usize);
+    let mut gaps = Gaps::default();
     for round in 0..opts.cards {
         let card_id = format!("5EED{round:012X}");
         let card_row = seed_card(&runtime.store, round)?;
@@ -383,7 +583,7 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
         let open = move || {
             let started = Instant::now();
             let inner = PcscReader::open(&reader_name);
-            lock(&recorder).in_pcsc += started.elapsed();
+            lock(&recorder).call("open".to_owned(), started);
             inner.map(|inner| {
                 Box::new(Recording {
                     inner,
@@ -393,47 +593,63 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
         };
         let mut slot: ReaderSlot = None;
         let actor = engine::hub_actor();
+        let cpu = procfs::own_cpu_time();
         let started = Instant::now();
-        hub_job(
-            &runtime,
+        // Personalised, then checked, as the hub runs the two on one card.
+        let (personalised, checked) = engine::run_job_then(
             &mut slot,
             &open,
-            JobRequest::Personalise {
+            &runtime,
+            "bench",
+            &JobRequest::Personalise {
                 card_id: card_row,
                 actor: actor.clone(),
             },
-            round,
-        )?;
-        hub_job(
-            &runtime,
-            &mut slot,
-            &open,
-            JobRequest::Check {
+            &JobRequest::Check {
                 card_id: card_row,
                 permit_chinese_name: None,
                 actor,
             },
-            round,
-        )?;
-        let hub_round = started.elapsed();
+        )
+        .map_err(setup("record a job"))?;
+        done(&personalised, round)?;
+        let checked = checked
+            .ok_or_else(|| ChipBenchError::Setup(format!("card {round}: the check did not run")))?;
+        done(&checked, round)?;
+        let passed = checked.result.as_ref().and_then(|r| r["passed"].as_bool());
+        if passed != Some(true) {
+            return Err(ChipBenchError::Job {
+                card: round,
+                kind: checked.kind.as_str(),
+                status: "done, but did not pass".to_owned(),
+                error: checked.result.map(|r| r.to_string()).unwrap_or_default(),
+            });
+        }
+        let ended = Instant::now();
+        let hub_cpu = procfs::own_cpu_time().saturating_sub(cpu);
         drop(slot);
         remove(hub_card, &lease)?;
         let Recorded {
             apdus: recorded,
             in_pcsc,
+            calls,
         } = std::mem::take(&mut *lock(&sent));
-        hub.push(hub_round, in_pcsc);
+        hub.push(ended - started, in_pcsc, hub_cpu);
+        gaps.push(started, &calls, ended);
         apdus += recorded.len();
 
         // The same APDUs, bare.
         let bare_card = blank_card(dir.path(), &lease, &card_id, &transport, "bare")?;
         // Opening the reader is timed on both sides. The loop reads the
         // clock around each call, as the hub's recording reader does.
+        let cpu = procfs::own_cpu_time();
         let started = Instant::now();
         let mut in_pcsc = Duration::ZERO;
+        let mut took = Vec::with_capacity(recorded.len() + 1);
         let mut timed = |call: &mut dyn FnMut() -> Result<(), ReaderError>| {
             let at = Instant::now();
             let result = call();
+            took.push(at.elapsed());
             in_pcsc += at.elapsed();
             result.map_err(|e| ChipBenchError::Rig(e.to_string()))
         };
@@ -452,7 +668,14 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
                 Ok(())
             })?;
         }
-        bare.push(started.elapsed(), in_pcsc);
+        let bare_round = started.elapsed();
+        bare.push(
+            bare_round,
+            in_pcsc,
+            procfs::own_cpu_time().saturating_sub(cpu),
+        );
+        // The first call opened and connected; the rest are the APDUs.
+        gaps.push_bare(&took[1..]);
         let _ = reader.disconnect();
         drop(reader);
         remove(bare_card, &lease)?;
@@ -481,5 +704,8 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
         bare_median: median(&bare.total),
         hub_outside_pcsc: median(&hub.outside_pcsc),
         bare_outside_pcsc: median(&bare.outside_pcsc),
+        hub_cpu: median(&hub.cpu),
+        bare_cpu: median(&bare.cpu),
+        gaps: opts.gaps.map(|n| gaps.report(n)),
     })
 }

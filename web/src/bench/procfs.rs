@@ -1,7 +1,8 @@
 //! What the benchmarks read about a process from Linux's `/proc`: its CPU
 //! time (user + system, all threads, from `/proc/<pid>/stat`) and its
-//! resident memory (`VmRSS` in `/proc/<pid>/status`). Linux only; nothing
-//! here is used by the hub itself.
+//! resident memory (`VmRSS` in `/proc/<pid>/status`); and this process's
+//! own CPU time to the nanosecond. Linux only; nothing here is used by the
+//! hub itself.
 //!
 //! Each reader is a thin file read around a pure parser, so the parsing is
 //! tested on literal lines. Callers map [`ProcfsError`] into their own
@@ -46,6 +47,26 @@ pub fn cpu_time(pid: u32) -> Result<Duration, ProcfsError> {
         format!("/proc/{pid}/stat"),
         "utime and stime",
         stat_cpu_time,
+    )
+}
+
+/// CPU time of this process so far, all its threads, to the nanosecond
+/// (`CLOCK_PROCESS_CPUTIME_ID`: the scheduler's own accounting, not the
+/// ticks of `/proc/<pid>/stat`), for spans of a few milliseconds.
+pub fn own_cpu_time() -> Duration {
+    let mut now = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `now` is a valid, writable timespec for the call's duration;
+    // the clock id is a constant the kernel always provides.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_PROCESS_CPUTIME_ID, &raw mut now) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(
+        u64::try_from(now.tv_sec).unwrap_or(0),
+        u32::try_from(now.tv_nsec).unwrap_or(0),
     )
 }
 

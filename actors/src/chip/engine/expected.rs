@@ -14,7 +14,7 @@ use cardhub_protocols::chip::text;
 use cardhub_protocols::identity::Sex as ChipSex;
 use cardhub_storage::chips::{self, CardChip};
 use cardhub_storage::persons::{Person, Sex};
-use cardhub_storage::{Store, cards, persons};
+use cardhub_storage::{Store, cards, persons, snapshot_tx};
 
 use crate::chip::ChipRuntime;
 use crate::chip::channel::JobFailure;
@@ -49,7 +49,8 @@ pub(super) struct CardOnRecord {
 }
 
 /// Reads the card, its holder and (with `binding`) the chip bound to it,
-/// with one connection.
+/// in one read transaction (one snapshot, and one look at the write-ahead
+/// log rather than one a statement).
 pub(super) fn read_card(
     store: &Store,
     card_id: i64,
@@ -57,17 +58,19 @@ pub(super) fn read_card(
 ) -> Result<CardOnRecord, JobFailure> {
     let hsm = store.hsm().as_ref();
     Ok(store.with_conn(|conn| {
-        let card = cards::get_card(conn, card_id)?;
-        let person = persons::get(conn, hsm, card.person_id)?;
-        let binding = if binding {
-            chips::chip_of_card(conn, card_id)?
-        } else {
-            None
-        };
-        Ok(CardOnRecord {
-            card,
-            person,
-            binding,
+        snapshot_tx(conn, |conn| {
+            let card = cards::get_card(conn, card_id)?;
+            let person = persons::get(conn, hsm, card.person_id)?;
+            let binding = if binding {
+                chips::chip_of_card(conn, card_id)?
+            } else {
+                None
+            };
+            Ok(CardOnRecord {
+                card,
+                person,
+                binding,
+            })
         })
     })?)
 }

@@ -4,13 +4,16 @@
 //! on tokio's blocking pool; a production line can run them on threads of
 //! its own.
 //!
-//! Two entry points:
+//! Three entry points:
 //!
 //! - [`run_job`]: a whole job. It records the job (`running`), runs it and
 //!   records how it ended. The recording goes on while the first,
 //!   read-only APDUs go out, on a lane of its own beside the job's reads;
 //!   the engine waits for it before the first APDU that changes the card
 //!   (a check changes nothing: it waits before its outcome).
+//! - [`run_job_then`]: two whole jobs on one card (a personalisation and
+//!   its check), the first's outcome written while the second's opening
+//!   APDUs go out.
 //! - [`execute`]: the middle of a job already recorded by the caller, who
 //!   records its [`JobOutcome`] after.
 //!
@@ -36,7 +39,9 @@ mod expected;
 mod personalise;
 mod pin;
 
-use std::cell::{Cell, OnceCell};
+use std::cell::{Cell, OnceCell, RefCell};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
 
 use cardhub_devices::reader::{CardReader, ReaderError, open_reader};
 use cardhub_protocols::apdu::Command;
@@ -44,9 +49,10 @@ use cardhub_protocols::chip::commands;
 use cardhub_protocols::chip::personalise::{self as script, CardObservation};
 use cardhub_protocols::chip::profile;
 use cardhub_protocols::chip::text;
+use cardhub_protocols::crypto::Hsm;
 use cardhub_protocols::roles::Role;
 use cardhub_storage::chips::{self, ChipJob, ChipJobKind, ChipJobStatus, JobOutcome};
-use cardhub_storage::{Actor, StorageError, Store};
+use cardhub_storage::{Actor, DbConnection, StorageError, Store, write_tx};
 use serde_json::Value;
 
 use super::channel::{CardChannel, JobFailure};
@@ -108,53 +114,231 @@ pub fn run_job(
     request: &JobRequest,
     recorded: impl FnOnce(&ChipJob) + Send + 'static,
 ) -> Result<ChipJob, ChipError> {
-    let lane = runtime.lanes.lane();
     // The recording goes on a lane of its own, so the reads the job queues
-    // on `lane` (the card and its holder) run beside it, not after it.
+    // on its own lane (the card and its holder) run beside it, not after.
     let recorder = runtime.lanes.lane();
-    let (store, owned, name) = (runtime.store.clone(), request.clone(), reader.to_owned());
-    let recording = recorder.read(move || {
-        let job = owned.record_blocking(&store, &name);
+    let ran = run_recorded(slot, open, runtime, &recorder, reader, request, recorded);
+    let _recorded = recorder.finish();
+    ran.record(runtime, request.actor())
+}
+
+/// A whole job as [`run_job`] runs it, then, if it ended `done`, a second
+/// one on the same card (a personalisation, then its card check): the
+/// first's outcome is written while the second's opening, read-only APDUs
+/// go out, and the second is recorded after it, on the same lane. The
+/// second's first APDU that changes the card still waits for its own
+/// recording, so for the first's outcome too; a check changes nothing.
+///
+/// Returns both jobs as recorded once both outcomes are stored; the
+/// second is `None` when the first did not end `done` (it is then not
+/// started). A storage error of either outcome is the error, after the
+/// other outcome was written: no job is left `running` by this.
+pub fn run_job_then(
+    slot: &mut ReaderSlot,
+    open: &OpenReader<'_>,
+    runtime: &ChipRuntime,
+    reader: &str,
+    first: &JobRequest,
+    then: &JobRequest,
+) -> Result<(ChipJob, Option<ChipJob>), ChipError> {
+    let recorder = runtime.lanes.lane();
+    let ran = run_recorded(
+        slot,
+        open,
+        runtime,
+        &recorder,
+        reader,
+        first,
+        |_: &ChipJob| {},
+    );
+    if ran.outcome.status != ChipJobStatus::Done {
+        let _recorded = recorder.finish();
+        return Ok((ran.record(runtime, first.actor())?, None));
+    }
+    let Ran {
+        outcome,
+        record,
+        drained,
+    } = ran;
+    let (first_done, first_job) = mpsc::sync_channel(1);
+    let prior = Prior {
+        job_id: record.into_job()?.id,
+        outcome,
+        actor: first.actor().clone(),
+        drained,
+        done: first_done,
+    };
+    let second = run_recorded(slot, open, runtime, &recorder, reader, then, prior);
+    let _recorded = recorder.finish();
+    let first_job = first_job
+        .recv()
+        .unwrap_or_else(|_| Err(StorageError::Task(STORAGE_THREAD_LOST.to_owned())));
+    let second_job = second.record(runtime, then.actor());
+    Ok((first_job?, Some(second_job?)))
+}
+
+/// The outcome of the job before, written in one transaction with the
+/// next job's recording ([`run_job_then`]).
+struct Prior {
+    job_id: i64,
+    outcome: JobOutcome,
+    actor: Actor,
+    drained: Drained,
+    /// Where the job before, as recorded, goes.
+    done: mpsc::SyncSender<Result<ChipJob, StorageError>>,
+}
+
+/// What comes before a job's recording on its lane.
+trait BeforeRecording: Send + 'static {
+    /// Records the job with `record` (in this transaction, if it can).
+    fn record(
+        self,
+        store: &Store,
+        record: impl FnMut(&mut DbConnection) -> Result<ChipJob, StorageError>,
+    ) -> Result<ChipJob, StorageError>;
+}
+
+/// Nothing before: the job recorded on its own, calling back with it.
+impl<F: FnOnce(&ChipJob) + Send + 'static> BeforeRecording for F {
+    fn record(
+        self,
+        store: &Store,
+        record: impl FnMut(&mut DbConnection) -> Result<ChipJob, StorageError>,
+    ) -> Result<ChipJob, StorageError> {
+        let job = store.with_writer(record);
         if let Ok(job) = &job {
-            recorded(job);
+            self(job);
         }
         job
+    }
+}
+
+impl BeforeRecording for Prior {
+    fn record(
+        self,
+        store: &Store,
+        mut record: impl FnMut(&mut DbConnection) -> Result<ChipJob, StorageError>,
+    ) -> Result<ChipJob, StorageError> {
+        let Prior {
+            job_id,
+            outcome,
+            actor,
+            drained,
+            done,
+        } = self;
+        let hsm = store.hsm().as_ref();
+        let written = store.with_writer(|conn| {
+            let both = write_tx(conn, |conn| {
+                let ended = chips::finish_job(conn, hsm, job_id, &outcome, &actor)?;
+                Ok((ended, record(conn)?))
+            });
+            Ok(match both {
+                Ok((ended, started)) => (Ok(ended), Ok(started)),
+                // Each on its own, for each one's own error: the job
+                // before must end whatever becomes of the next.
+                Err(_) => (
+                    write_tx(conn, |conn| {
+                        chips::finish_job(conn, hsm, job_id, &outcome, &actor)
+                    }),
+                    record(conn),
+                ),
+            })
+        });
+        count_outcome(&outcome, drained);
+        match written {
+            Ok((ended, started)) => {
+                let _ = done.send(ended);
+                started
+            }
+            Err(e) => {
+                let _ = done.send(Err(StorageError::Task(format!(
+                    "the job's end could not be written: {e}"
+                ))));
+                Err(e)
+            }
+        }
+    }
+}
+
+/// A job run, its outcome not yet written.
+struct Ran {
+    outcome: JobOutcome,
+    record: JobRecord,
+    drained: Drained,
+}
+
+impl Ran {
+    /// Writes the outcome on this thread (the job's recorder lane must be
+    /// finished: the recording is waited for).
+    fn record(self, runtime: &ChipRuntime, actor: &Actor) -> Result<ChipJob, ChipError> {
+        let job = self.record.into_job()?;
+        Ok(record_outcome(
+            &runtime.store,
+            job.id,
+            &self.outcome,
+            actor,
+            self.drained,
+        )?)
+    }
+}
+
+/// Records `request` on `recorder` (after whatever is queued there) while
+/// the job's first, read-only APDUs go out, and runs it; every phase it
+/// queued is written by the time this returns.
+fn run_recorded(
+    slot: &mut ReaderSlot,
+    open: &OpenReader<'_>,
+    runtime: &ChipRuntime,
+    recorder: &Lane<'_>,
+    reader: &str,
+    request: &JobRequest,
+    before: impl BeforeRecording,
+) -> Ran {
+    let lane = runtime.lanes.lane();
+    let (store, owned, name) = (runtime.store.clone(), request.clone(), reader.to_owned());
+    let recording = recorder.read(move || {
+        let hsm = store.hsm().clone();
+        before.record(&store, |conn| owned.record_in(conn, hsm.as_ref(), &name))
     });
     let record = JobRecord::pending(recording);
     let outcome = run(slot, open, &Job::new(runtime, &lane, &record), request);
     let drained = lane.finish();
-    let _recorded = recorder.finish();
-    let job = record.into_job()?;
-    Ok(record_outcome(
-        runtime,
-        job.id,
-        &outcome,
-        request.actor(),
+    Ran {
+        outcome,
+        record,
         drained,
-    )?)
+    }
 }
 
 /// Writes a job's outcome (with its audit entry), once its lane has run
 /// every phase queued on it.
 fn record_outcome(
-    runtime: &ChipRuntime,
+    store: &Store,
     job_id: i64,
     outcome: &JobOutcome,
     actor: &Actor,
     _after: Drained,
 ) -> Result<ChipJob, StorageError> {
+    let hsm = store.hsm().as_ref();
+    let ended = store.with_writer(|conn| chips::finish_job(conn, hsm, job_id, outcome, actor));
+    count_outcome(outcome, _after);
+    ended
+}
+
+/// Counts a job's end in the metrics.
+fn count_outcome(outcome: &JobOutcome, _after: Drained) {
     metrics::counter!("cardhub_chip_jobs_total", "status" => outcome.status.as_str()).increment(1);
-    let hsm = runtime.store.hsm().as_ref();
-    runtime
-        .store
-        .with_writer(|conn| chips::finish_job(conn, hsm, job_id, outcome, actor))
 }
 
 impl JobRequest {
-    /// Records the job (`running`) on the calling thread.
-    fn record_blocking(&self, store: &Store, reader: &str) -> Result<ChipJob, StorageError> {
-        let hsm = store.hsm().as_ref();
-        store.with_writer(|conn| match self {
+    /// Records the job (`running`) on `conn`.
+    fn record_in(
+        &self,
+        conn: &mut DbConnection,
+        hsm: &dyn Hsm,
+        reader: &str,
+    ) -> Result<ChipJob, StorageError> {
+        match self {
             Self::Personalise { card_id, actor } => {
                 // A personalisation of this card that was interrupted is
                 // taken up again rather than started afresh.
@@ -180,7 +364,7 @@ impl JobRequest {
                 chips::start_job(conn, hsm, operation.kind(), None, reader, actor)
             }
             Self::Resume { job_id, actor } => chips::resume_job(conn, hsm, *job_id, reader, actor),
-        })
+        }
     }
 }
 
@@ -190,20 +374,44 @@ struct JobRecord {
     pending: Cell<Option<Pending<Result<ChipJob, StorageError>>>>,
     /// `None` inside: the lane's work panicked before it answered.
     job: OnceCell<Option<Result<ChipJob, StorageError>>>,
+    /// When the job's progress was last written (its start, at first).
+    progress_at: Cell<Instant>,
+    /// A phase reached but not written yet: it came too soon after the
+    /// last record ([`PROGRESS_INTERVAL`]).
+    unwritten: RefCell<Option<PhaseRecord>>,
+}
+
+/// How often at most a job's phases are written while it runs. A real
+/// card takes seconds over a personalisation, so each phase is written as
+/// it is reached; a job quicker than this writes only its start and its
+/// end, and an end that is not `done` writes the phase it reached first.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(250);
+
+/// A phase to write: its name, the chip, the APDUs so far.
+struct PhaseRecord {
+    name: &'static str,
+    chip: Option<String>,
+    apdus: i32,
 }
 
 impl JobRecord {
     fn recorded(job: ChipJob) -> Self {
-        Self {
-            pending: Cell::new(None),
-            job: OnceCell::from(Some(Ok(job))),
-        }
+        Self::with(Cell::new(None), OnceCell::from(Some(Ok(job))))
     }
 
     fn pending(recording: Pending<Result<ChipJob, StorageError>>) -> Self {
+        Self::with(Cell::new(Some(recording)), OnceCell::new())
+    }
+
+    fn with(
+        pending: Cell<Option<Pending<Result<ChipJob, StorageError>>>>,
+        job: OnceCell<Option<Result<ChipJob, StorageError>>>,
+    ) -> Self {
         Self {
-            pending: Cell::new(Some(recording)),
-            job: OnceCell::new(),
+            pending,
+            job,
+            progress_at: Cell::new(Instant::now()),
+            unwritten: RefCell::new(None),
         }
     }
 
@@ -267,20 +475,47 @@ impl<'a> Job<'a> {
             .saturating_add(self.record.job()?.apdus))
     }
 
-    /// Queues the record that the job completed phase `name`: written
-    /// behind, in order, before the job's outcome.
+    /// Notes that the job completed phase `name`. The record is written
+    /// behind, in order, before the job's outcome; or, when the last
+    /// record is less than [`PROGRESS_INTERVAL`] old, kept for later
+    /// ([`Job::flush_progress`]).
     fn phase(
         &self,
         name: &'static str,
         chip: Option<&str>,
         chan: &CardChannel<'_>,
     ) -> Result<(), JobFailure> {
-        let apdus = self.apdus(chan)?;
+        let phase = PhaseRecord {
+            name,
+            chip: chip.map(str::to_owned),
+            apdus: self.apdus(chan)?,
+        };
+        if self.record.progress_at.get().elapsed() < PROGRESS_INTERVAL {
+            *self.record.unwritten.borrow_mut() = Some(phase);
+            return Ok(());
+        }
+        self.write_phase(phase)
+    }
+
+    /// Writes the phase kept back by [`Job::phase`], if any: before an end
+    /// that is not `done` (which keeps the phase last written).
+    fn flush_progress(&self) -> Result<(), JobFailure> {
+        let unwritten = self.record.unwritten.borrow_mut().take();
+        match unwritten {
+            Some(phase) => self.write_phase(phase),
+            None => Ok(()),
+        }
+    }
+
+    fn write_phase(&self, phase: PhaseRecord) -> Result<(), JobFailure> {
         let id = self.record.job()?.id;
-        let chip = chip.map(str::to_owned);
         let store = self.runtime.store.clone();
+        self.record.progress_at.set(Instant::now());
+        self.record.unwritten.borrow_mut().take();
         self.lane.write("a chip job's phase", move || {
-            store.with_writer(|conn| chips::record_phase(conn, id, name, chip.as_deref(), apdus))
+            store.with_writer(|conn| {
+                chips::record_phase(conn, id, phase.name, phase.chip.as_deref(), phase.apdus)
+            })
         });
         Ok(())
     }
@@ -308,6 +543,11 @@ fn run(
         // once more on a fresh session.
         slot.take();
         (result, apdus) = attempt(slot, open, job, request);
+    }
+    if result.is_err() {
+        // Where it got to, for the people who take it up again (a job
+        // whose recording failed has nothing to write it to).
+        let _ = job.flush_progress();
     }
     // Over all the job's attempts: the recorded job counts the earlier ones
     // (0 if it could not be recorded: then the outcome is not written).

@@ -158,6 +158,21 @@ struct ScriptedCard {
     observed: Option<mpsc::Sender<()>>,
     /// Whether a command that changes the card came (the SSSE exists).
     formatting: bool,
+    /// How the card departs from a good blank card.
+    quirks: Quirks,
+}
+
+/// What a [`ScriptedCard`] does differently.
+#[derive(Clone, Default)]
+struct Quirks {
+    /// Refuses every command that writes the holder's data (6982).
+    refuse_holder: bool,
+    /// Takes this long over the first command that changes the card; the
+    /// first that writes the holder's data then waits (a while) for the
+    /// job's phase to be stored as `format`.
+    slow_format: Option<Duration>,
+    /// The job's phase as stored when the first holder write came.
+    phases: Arc<Mutex<Vec<String>>>,
 }
 
 impl ScriptedCard {
@@ -186,6 +201,27 @@ impl ScriptedCard {
             ));
         }
         (broken, is_bound)
+    }
+}
+
+impl ScriptedCard {
+    /// Notes the phase of the card's last job as stored, once it is
+    /// `awaited` (it is written behind) or the test's patience ran out.
+    fn note_phase(&self, awaited: &str) {
+        let deadline = std::time::Instant::now() + PATIENCE;
+        loop {
+            let phase = self
+                .store
+                .with_conn(|conn| chips::jobs_of_card(conn, self.card_id))
+                .ok()
+                .and_then(|jobs| jobs.into_iter().last())
+                .map_or_else(|| "no job".to_owned(), |job| job.phase);
+            if phase == awaited || std::time::Instant::now() > deadline {
+                self.quirks.phases.lock().expect("phases").push(phase);
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
 }
 
@@ -228,10 +264,24 @@ impl CardReader for ScriptedCard {
                 let mut seen = self.seen.lock().expect("seen");
                 seen.changing += 1;
                 seen.before_binding += usize::from(!is_bound);
+                let first_change = seen.changing == 1;
+                let first_holder_write = writes_the_holder(apdu) && seen.holder_writes.is_empty();
                 if writes_the_holder(apdu) {
                     seen.holder_writes.push(apdu.to_vec());
                 }
                 seen.broken.extend(broken);
+                drop(seen);
+                if let Some(slow) = self.quirks.slow_format {
+                    if first_change {
+                        std::thread::sleep(slow);
+                    }
+                    if first_holder_write {
+                        self.note_phase("format");
+                    }
+                }
+                if self.quirks.refuse_holder && writes_the_holder(apdu) {
+                    return Ok(vec![0x69, 0x82]);
+                }
                 ok(Vec::new())
             }
             _ => ok(Vec::new()),
@@ -281,6 +331,50 @@ fn personalise_scripted(
     observed: Option<mpsc::Sender<()>>,
     recorded: impl FnOnce(&ChipJob) + Send + 'static,
 ) -> (Result<ChipJob, ChipError>, Arc<Mutex<Seen>>) {
+    personalise_on(store, card_id, observed, Quirks::default(), recorded)
+}
+
+/// Personalises card `card_id` on a scripted card with `quirks`.
+fn personalise_quirky(store: &Store, card_id: i64, quirks: Quirks) -> ChipJob {
+    let (job, _) = personalise_on(store, card_id, None, quirks, |_| {});
+    job.expect("the job is recorded")
+}
+
+fn personalise_on(
+    store: &Store,
+    card_id: i64,
+    observed: Option<mpsc::Sender<()>>,
+    quirks: Quirks,
+    recorded: impl FnOnce(&ChipJob) + Send + 'static,
+) -> (Result<ChipJob, ChipError>, Arc<Mutex<Seen>>) {
+    on_scripted(store, card_id, observed, quirks, |slot, open, runtime| {
+        run_job(
+            slot,
+            open,
+            runtime,
+            "scripted",
+            &personalisation(card_id),
+            recorded,
+        )
+    })
+}
+
+fn personalisation(card_id: i64) -> JobRequest {
+    JobRequest::Personalise {
+        card_id,
+        actor: hub_actor(),
+    }
+}
+
+/// Runs `jobs` on a fresh scripted blank card for card `card_id`; returns
+/// what they return and what the card saw.
+fn on_scripted<T>(
+    store: &Store,
+    card_id: i64,
+    observed: Option<mpsc::Sender<()>>,
+    quirks: Quirks,
+    jobs: impl FnOnce(&mut ReaderSlot, &OpenReader<'_>, &ChipRuntime) -> T,
+) -> (T, Arc<Mutex<Seen>>) {
     let runtime = ChipRuntime::new(ChipConfig::default(), store.clone()).expect("chip settings");
     let seen = Arc::new(Mutex::new(Seen::default()));
     let card = Mutex::new(Some(ScriptedCard {
@@ -289,6 +383,7 @@ fn personalise_scripted(
         seen: Arc::clone(&seen),
         observed,
         formatting: false,
+        quirks,
     }));
     let open = || {
         card.lock()
@@ -299,18 +394,18 @@ fn personalise_scripted(
                 reader: "scripted".to_owned(),
             })
     };
-    let job = run_job(
-        &mut None,
-        &open,
-        &runtime,
-        "scripted",
-        &JobRequest::Personalise {
-            card_id,
-            actor: hub_actor(),
-        },
-        recorded,
-    );
-    (job, seen)
+    (jobs(&mut None, &open, &runtime), seen)
+}
+
+/// The chip actions in the audit log, in order.
+fn chip_actions(store: &Store) -> Vec<String> {
+    store
+        .with_conn(|conn| audit::list(conn, 0, 1000))
+        .expect("the audit log reads")
+        .into_iter()
+        .map(|r| r.action)
+        .filter(|a| a.starts_with("chip."))
+        .collect()
 }
 
 /// Binds `chip` to card `card_id` before any job, with these dates.
@@ -391,15 +486,8 @@ fn nothing_changes_the_card_before_the_job_is_stored_nor_writes_its_holder_befor
     assert_eq!(stored, job);
     assert_eq!(stored.phase, "done");
     let hsm = store.hsm().clone();
-    let actions: Vec<String> = store
-        .with_conn(|conn| audit::list(conn, 0, 1000))
-        .expect("the audit log reads")
-        .into_iter()
-        .map(|r| r.action)
-        .filter(|a| a.starts_with("chip."))
-        .collect();
     assert_eq!(
-        actions,
+        chip_actions(&store),
         [
             "chip.personalise.start",
             "chip.bind",
@@ -494,4 +582,128 @@ fn a_refused_binding_stops_the_job_before_the_holders_records() {
         "none of the holder's records reached the chip: {:02X?}",
         seen.holder_writes
     );
+}
+
+#[test]
+fn a_slow_jobs_phase_is_written_while_it_runs_and_a_quick_one_that_fails_writes_the_phase_it_reached()
+ {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    // Slow: the format's end comes after the progress interval, so its
+    // phase is written behind while the holder's records go out.
+    let slow = Quirks {
+        slow_format: Some(PROGRESS_INTERVAL * 2),
+        ..Quirks::default()
+    };
+    let card_id = seed_card(&store);
+    let phases = Arc::clone(&slow.phases);
+    let job = personalise_quirky(&store, card_id, slow);
+    assert_eq!(job.status, ChipJobStatus::Done, "{:?}", job.error);
+    let phases = phases.lock().expect("phases").clone();
+    assert_eq!(
+        phases,
+        ["format"],
+        "the format's phase was stored while the job ran"
+    );
+
+    // Quick, refused at the first of the holder's records: the phase
+    // reached is written with the end.
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    let refusing = Quirks {
+        refuse_holder: true,
+        ..Quirks::default()
+    };
+    let job = personalise_quirky(&store, card_id, refusing);
+    assert_eq!(job.status, ChipJobStatus::Failed);
+    let stored = store
+        .with_conn(|conn| chips::get_job(conn, job.id))
+        .expect("the job is stored");
+    assert_eq!(stored.phase, "format", "{stored:?}");
+    assert!(stored.error.unwrap_or_default().contains("6982"));
+}
+
+#[test]
+fn a_check_after_a_personalisation_is_recorded_after_its_end_and_only_if_it_ended_done() {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    let check = JobRequest::Check {
+        card_id,
+        permit_chinese_name: None,
+        actor: hub_actor(),
+    };
+    let ((first, second), seen) = on_scripted(
+        &store,
+        card_id,
+        None,
+        Quirks::default(),
+        |slot, open, runtime| {
+            run_job_then(
+                slot,
+                open,
+                runtime,
+                "scripted",
+                &personalisation(card_id),
+                &check,
+            )
+            .expect("both are recorded")
+        },
+    );
+    assert_eq!(first.status, ChipJobStatus::Done, "{:?}", first.error);
+    assert_eq!(seen.lock().expect("seen").broken, Vec::<String>::new());
+    let second = second.expect("the check ran after a personalisation that ended done");
+    // The scripted card answers the check's reads with nothing: the check
+    // ends, whatever it found, and neither job is left running.
+    assert_ne!(second.status, ChipJobStatus::Running);
+    for job in [&first, &second] {
+        let stored = store
+            .with_conn(|conn| chips::get_job(conn, job.id))
+            .expect("the job is stored");
+        assert_eq!(&stored, job);
+    }
+    let actions = chip_actions(&store);
+    assert_eq!(
+        actions[..4],
+        [
+            "chip.personalise.start",
+            "chip.bind",
+            "chip.personalise.done",
+            "chip.check.start",
+        ],
+        "{actions:?}"
+    );
+    assert_eq!(actions[4], format!("chip.check.{}", second.status));
+
+    // A personalisation that fails is not followed by its check.
+    let refusing = Quirks {
+        refuse_holder: true,
+        ..Quirks::default()
+    };
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let other = seed_card(&store);
+    let check = JobRequest::Check {
+        card_id: other,
+        permit_chinese_name: None,
+        actor: hub_actor(),
+    };
+    let ((first, second), _) = on_scripted(&store, other, None, refusing, |slot, open, runtime| {
+        run_job_then(
+            slot,
+            open,
+            runtime,
+            "scripted",
+            &personalisation(other),
+            &check,
+        )
+        .expect("the personalisation is recorded")
+    });
+    assert_eq!(first.status, ChipJobStatus::Failed);
+    assert!(second.is_none());
+    let jobs = store
+        .with_conn(|conn| chips::jobs_of_card(conn, other))
+        .expect("jobs read");
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
 }
