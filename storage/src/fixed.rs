@@ -31,7 +31,26 @@
 /// }
 /// AdvanceHead { seq, hash }.execute(conn)?;
 /// ```
+///
+/// A statement that answers with rows (`... RETURNING ...`) names their SQL
+/// types after the struct's name, `struct Name<'a> -> (BigInt, Text) {`,
+/// and is loaded like a query (`get_result`, `load`).
 macro_rules! fixed_statement {
+    (
+        $(#[$meta:meta])*
+        $vis:vis struct $name:ident $(<$lt:lifetime>)? -> $row:ty {
+            $($body:tt)*
+        }
+    ) => {
+        $crate::fixed::fixed_statement! {
+            $(#[$meta])*
+            $vis struct $name $(<$lt>)? { $($body)* }
+        }
+
+        impl $(<$lt>)? diesel::query_builder::Query for $name $(<$lt>)? {
+            type SqlType = $row;
+        }
+    };
     (
         $(#[$meta:meta])*
         $vis:vis struct $name:ident $(<$lt:lifetime>)? {

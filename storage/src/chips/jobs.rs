@@ -338,19 +338,40 @@ fixed_statement! {
     }
 }
 
+/// The SQL types of a [`ChipJobRow`], in its order.
+type ChipJobRowSql = (
+    diesel::sql_types::BigInt,
+    diesel::sql_types::Text,
+    diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Text,
+    diesel::sql_types::Text,
+    diesel::sql_types::Text,
+    diesel::sql_types::Integer,
+    diesel::sql_types::Integer,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Nullable<diesel::sql_types::Text>,
+    diesel::sql_types::Text,
+    diesel::sql_types::Timestamp,
+    diesel::sql_types::Timestamp,
+    diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
+);
+
 fixed_statement! {
-    /// A job's end: every column an outcome sets.
-    struct EndJob<'a> {
-        "UPDATE chip_jobs SET chip_id = ", chip_id: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
-        ", phase = ", phase: &'a str => diesel::sql_types::Text,
-        ", status = ", status: &'a str => diesel::sql_types::Text,
+    /// A running job's end: every column an outcome sets (a chip or phase
+    /// not given stays), answered with the row as ended; no row if the job
+    /// is not running.
+    struct EndJob<'a> -> ChipJobRowSql {
+        "UPDATE chip_jobs SET chip_id = COALESCE(", chip_id: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", chip_id), phase = COALESCE(", phase: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", phase), status = ", status: &'a str => diesel::sql_types::Text,
         ", result = ", result: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
         ", error = ", error: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
         ", apdus = ", apdus: i32 => diesel::sql_types::Integer,
         ", updated_at = ", updated_at: NaiveDateTime => diesel::sql_types::Timestamp,
         ", finished_at = ", finished_at: Option<NaiveDateTime> => diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
         " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
-        ""
+        " AND status = 'running' RETURNING id, kind, card_id, chip_id, reader, status, phase, apdus, attempts, result, error, actor, created_at, updated_at, finished_at"
     }
 }
 
@@ -397,8 +418,10 @@ pub struct JobOutcome {
     pub chip_id: Option<String>,
 }
 
-/// Ends (or pauses, with `Interrupted`) a running job. Audited as
-/// `chip.<kind>.<status>` with the result and error. A personalisation
+/// Ends (or pauses, with `Interrupted`) a running job, in one statement
+/// that answers with the row as ended. Audited as `chip.<kind>.<status>`
+/// with the phase as ended (`done`, or the phase reached), the result and
+/// the error. A personalisation
 /// that ends `done` also marks its card's chip personalised, in the same
 /// transaction. A job that is not
 /// running is a [`StorageError::Conflict`]. `Running` is not an outcome and
@@ -417,66 +440,54 @@ pub fn finish_job(
         });
     }
     write_tx(conn, |conn| {
-        let job = get_job(conn, id)?;
-        if job.status != ChipJobStatus::Running {
-            return Err(StorageError::Conflict {
-                what: format!("chip job {id} is already {}", job.status),
-            });
-        }
         let now = utc_now();
-        let ended = ChipJob {
-            chip_id: outcome.chip_id.clone().or(job.chip_id.clone()),
-            phase: if outcome.status == ChipJobStatus::Done {
-                "done".to_owned()
-            } else {
-                job.phase.clone()
-            },
-            status: outcome.status,
-            result: outcome.result.clone(),
-            error: outcome.error.clone(),
+        let end = EndJob {
+            chip_id: outcome.chip_id.as_deref(),
+            phase: (outcome.status == ChipJobStatus::Done).then_some("done"),
+            status: outcome.status.as_str(),
+            result: outcome.result.as_ref().map(|r| r.to_string()),
+            error: outcome.error.as_deref(),
             apdus: outcome.apdus,
             updated_at: now,
             finished_at: (outcome.status != ChipJobStatus::Interrupted).then_some(now),
-            ..job.clone()
+            id,
         };
-        if job.kind == ChipJobKind::Personalise
-            && outcome.status == ChipJobStatus::Done
-            && let Some(card_id) = job.card_id
+        // One statement: the row as ended, or none if the job is not running.
+        let ended = on_backend!(conn, |c| end.get_result::<ChipJobRow>(c))
+            .optional()
+            .map_err(db("finish a chip job"))?;
+        let Some(ended) = ended else {
+            let job = get_job(conn, id)?;
+            return Err(StorageError::Conflict {
+                what: format!("chip job {id} is already {}", job.status),
+            });
+        };
+        let ended = ChipJob::try_from(ended)?;
+        if ended.kind == ChipJobKind::Personalise
+            && ended.status == ChipJobStatus::Done
+            && let Some(card_id) = ended.card_id
         {
             // A personalisation that bound no chip ends without marking one.
             set_personalised(conn, card_id, now)?;
         }
-        let end = EndJob {
-            chip_id: ended.chip_id.as_deref(),
-            phase: &ended.phase,
-            status: ended.status.as_str(),
-            result: ended.result.as_ref().map(|r| r.to_string()),
-            error: ended.error.as_deref(),
-            apdus: ended.apdus,
-            updated_at: ended.updated_at,
-            finished_at: ended.finished_at,
-            id,
-        };
-        on_backend!(conn, |c| end.execute(c)).map_err(db("finish a chip job"))?;
         audit::append(
             conn,
             hsm,
             &AuditEntry::new(
                 actor,
-                format!("chip.{}.{}", job.kind, outcome.status),
+                format!("chip.{}.{}", ended.kind, ended.status),
                 job_subject(id),
                 serde_json::json!({
-                    "card_id": job.card_id,
+                    "card_id": ended.card_id,
                     "chip_id": ended.chip_id,
-                    "reader": job.reader,
-                    "phase": job.phase,
-                    "apdus": outcome.apdus,
+                    "reader": ended.reader,
+                    "phase": ended.phase,
+                    "apdus": ended.apdus,
                     "result": outcome.result,
                     "error": outcome.error,
                 }),
             ),
         )?;
-        // The row as written (no second read).
         Ok(ended)
     })
 }

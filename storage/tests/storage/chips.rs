@@ -198,7 +198,7 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
                     },
                     &admin()
                 ),
-                Err(StorageError::Conflict { .. })
+                Err(StorageError::Conflict { what }) if what == format!("chip job {} is already done", job.id)
             ));
             assert_eq!(
                 chips::interrupted_personalisation(conn, "31000086F1A2B3C4")?,
