@@ -338,30 +338,11 @@ fixed_statement! {
     }
 }
 
-/// The SQL types of a [`ChipJobRow`], in its order.
-type ChipJobRowSql = (
-    diesel::sql_types::BigInt,
-    diesel::sql_types::Text,
-    diesel::sql_types::Nullable<diesel::sql_types::BigInt>,
-    diesel::sql_types::Nullable<diesel::sql_types::Text>,
-    diesel::sql_types::Text,
-    diesel::sql_types::Text,
-    diesel::sql_types::Text,
-    diesel::sql_types::Integer,
-    diesel::sql_types::Integer,
-    diesel::sql_types::Nullable<diesel::sql_types::Text>,
-    diesel::sql_types::Nullable<diesel::sql_types::Text>,
-    diesel::sql_types::Text,
-    diesel::sql_types::Timestamp,
-    diesel::sql_types::Timestamp,
-    diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
-);
-
 fixed_statement! {
     /// A running job's end: every column an outcome sets (a chip or phase
     /// not given stays), answered with the row as ended; no row if the job
     /// is not running.
-    struct EndJob<'a> -> ChipJobRowSql {
+    struct EndJob<'a> -> chip_jobs::SqlType {
         "UPDATE chip_jobs SET chip_id = COALESCE(", chip_id: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
         ", chip_id), phase = COALESCE(", phase: Option<&'a str> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
         ", phase), status = ", status: &'a str => diesel::sql_types::Text,
@@ -371,6 +352,7 @@ fixed_statement! {
         ", updated_at = ", updated_at: NaiveDateTime => diesel::sql_types::Timestamp,
         ", finished_at = ", finished_at: Option<NaiveDateTime> => diesel::sql_types::Nullable<diesel::sql_types::Timestamp>,
         " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        // Every column, in the table's (and `ChipJobRow`'s) order.
         " AND status = 'running' RETURNING id, kind, card_id, chip_id, reader, status, phase, apdus, attempts, result, error, actor, created_at, updated_at, finished_at"
     }
 }

@@ -202,20 +202,19 @@ struct Gaps {
     hub_apdus: Vec<Vec<Duration>>,
     /// The same APDUs' times in the bare loop.
     bare_apdus: Vec<Vec<Duration>>,
-    /// Whether the last hub round was counted (so its bare round is too).
-    counted: bool,
 }
 
 impl Gaps {
-    fn push(&mut self, started: Instant, calls: &[Call], ended: Instant) {
+    /// Counts a round: the hub's calls between `started` and `ended`, and
+    /// the bare loop's time for each of the same APDUs.
+    fn push(&mut self, started: Instant, calls: &[Call], ended: Instant, bare: &[Duration]) {
         let labels: Vec<String> = calls.iter().map(|c| c.label.clone()).collect();
-        self.counted = self.cards.is_empty() || labels == self.labels;
-        if !self.counted {
-            return;
-        }
         if self.cards.is_empty() {
             self.labels = labels;
+        } else if labels != self.labels {
+            return;
         }
+        self.bare_apdus.push(bare.to_vec());
         self.hub_apdus.push(
             calls
                 .iter()
@@ -233,42 +232,33 @@ impl Gaps {
         self.cards.push(gaps);
     }
 
-    /// The bare loop's APDU times of the round last pushed.
-    fn push_bare(&mut self, apdus: &[Duration]) {
-        if self.counted {
-            self.bare_apdus.push(apdus.to_vec());
-        }
-    }
-
     fn report(&self, largest: usize) -> GapReport {
+        // The median over the cards at position `i`.
+        let at = |cards: &[Vec<Duration>], i: usize| {
+            median(
+                &cards
+                    .iter()
+                    .filter_map(|c| c.get(i).copied())
+                    .collect::<Vec<_>>(),
+            )
+        };
+        let name = |i: Option<usize>, edge: &str| {
+            i.and_then(|i| self.labels.get(i).map(|l| format!("{i}:{l}")))
+                .unwrap_or_else(|| edge.to_owned())
+        };
         let positions = self.cards.first().map_or(0, Vec::len);
         let mut gaps: Vec<Gap> = (0..positions)
-            .map(|index| {
-                let at: Vec<Duration> = self.cards.iter().map(|c| c[index]).collect();
-                let name = |i: Option<usize>, edge: &str| {
-                    i.and_then(|i| self.labels.get(i).map(|l| format!("{i}:{l}")))
-                        .unwrap_or_else(|| edge.to_owned())
-                };
-                Gap {
-                    after: name(index.checked_sub(1), "start"),
-                    before: name(Some(index), "end"),
-                    index,
-                    median: median(&at),
-                }
+            .map(|index| Gap {
+                after: name(index.checked_sub(1), "start"),
+                before: name(Some(index), "end"),
+                index,
+                median: at(&self.cards, index),
             })
             .collect();
         let total = gaps.iter().map(|g| g.median).sum();
         gaps.sort_by_key(|g| std::cmp::Reverse(g.median));
         gaps.truncate(largest);
         let apdus = self.hub_apdus.first().map_or(0, Vec::len);
-        let at = |sides: &[Vec<Duration>], i: usize| {
-            median(
-                &sides
-                    .iter()
-                    .filter_map(|c| c.get(i).copied())
-                    .collect::<Vec<_>>(),
-            )
-        };
         let mut slower: Vec<(usize, Duration, Duration)> = (0..apdus)
             .map(|i| (i, at(&self.hub_apdus, i), at(&self.bare_apdus, i)))
             .collect();
@@ -635,7 +625,7 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
             calls,
         } = std::mem::take(&mut *lock(&sent));
         hub.push(ended - started, in_pcsc, hub_cpu);
-        gaps.push(started, &calls, ended);
+        let hub_span = (started, ended);
         apdus += recorded.len();
 
         // The same APDUs, bare.
@@ -675,7 +665,7 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
             procfs::own_cpu_time().saturating_sub(cpu),
         );
         // The first call opened and connected; the rest are the APDUs.
-        gaps.push_bare(&took[1..]);
+        gaps.push(hub_span.0, &calls, hub_span.1, &took[1..]);
         let _ = reader.disconnect();
         drop(reader);
         remove(bare_card, &lease)?;

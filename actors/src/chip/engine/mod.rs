@@ -227,21 +227,15 @@ impl BeforeRecording for Prior {
             done,
         } = self;
         let hsm = store.hsm().as_ref();
+        let finish =
+            |conn: &mut DbConnection| chips::finish_job(conn, hsm, job_id, &outcome, &actor);
         let written = store.with_writer(|conn| {
-            let both = write_tx(conn, |conn| {
-                let ended = chips::finish_job(conn, hsm, job_id, &outcome, &actor)?;
-                Ok((ended, record(conn)?))
-            });
+            let both = write_tx(conn, |conn| Ok((finish(conn)?, record(conn)?)));
             Ok(match both {
                 Ok((ended, started)) => (Ok(ended), Ok(started)),
                 // Each on its own, for each one's own error: the job
                 // before must end whatever becomes of the next.
-                Err(_) => (
-                    write_tx(conn, |conn| {
-                        chips::finish_job(conn, hsm, job_id, &outcome, &actor)
-                    }),
-                    record(conn),
-                ),
+                Err(_) => (finish(conn), record(conn)),
             })
         });
         count_outcome(&outcome, drained);
@@ -317,11 +311,11 @@ fn record_outcome(
     job_id: i64,
     outcome: &JobOutcome,
     actor: &Actor,
-    _after: Drained,
+    after: Drained,
 ) -> Result<ChipJob, StorageError> {
     let hsm = store.hsm().as_ref();
     let ended = store.with_writer(|conn| chips::finish_job(conn, hsm, job_id, outcome, actor));
-    count_outcome(outcome, _after);
+    count_outcome(outcome, after);
     ended
 }
 
