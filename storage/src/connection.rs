@@ -333,20 +333,32 @@ fn run_tx<T>(
     type Tm = <DbConnection as Connection>::TransactionManager;
     let sql = kind.begin_sql(conn.backend());
     let outermost = match conn {
-        DbConnection::Sqlite(c) => AnsiTransactionManager::begin_transaction_sql(c, sql),
-        DbConnection::Pg(c) => AnsiTransactionManager::begin_transaction_sql(c, sql),
+        // Prepared once per connection (`sqlite_tx`).
+        DbConnection::Sqlite(c) => crate::sqlite_tx::begin(c, sql),
+        DbConnection::Pg(c) => match AnsiTransactionManager::begin_transaction_sql(c, sql) {
+            Ok(()) => Ok(true),
+            // Already inside a transaction: nest as a savepoint.
+            Err(diesel::result::Error::AlreadyInTransaction) => {
+                Tm::begin_transaction(conn).map(|()| false)
+            }
+            Err(e) => Err(e),
+        },
     };
-    match outermost {
-        Ok(()) => {}
-        // Already inside a transaction: nest as a savepoint.
-        Err(diesel::result::Error::AlreadyInTransaction) => {
-            Tm::begin_transaction(conn).map_err(db("open a savepoint"))?;
-        }
-        Err(e) => return Err(db("begin a transaction")(e)),
+    if let Err(e) = outermost {
+        let what = if in_transaction(conn) {
+            "open a savepoint"
+        } else {
+            "begin a transaction"
+        };
+        return Err(db(what)(e));
     }
     match f(conn) {
         Ok(value) => {
-            Tm::commit_transaction(conn).map_err(db("commit a transaction"))?;
+            match conn {
+                DbConnection::Sqlite(c) => crate::sqlite_tx::commit(c),
+                DbConnection::Pg(_) => Tm::commit_transaction(conn),
+            }
+            .map_err(db("commit a transaction"))?;
             Ok(value)
         }
         Err(error) => match Tm::rollback_transaction(conn) {

@@ -13,6 +13,8 @@
 //! - [`fields`]: SM4-encrypted columns and HMAC-SM3 blind indexes.
 //! - [`audit`]: the HMAC-SM3 hash-chained audit log and its verifier.
 //! - `fixed`: UPDATEs with fixed SQL, prepared once per connection.
+//! - `sqlite_tx`: SQLite's BEGIN, COMMIT and savepoints, prepared once per
+//!   connection.
 //! - repositories: [`persons`], [`branches`], [`operators`], [`sessions`],
 //!   [`tokens`], [`applications`], [`cards`] (cards, status history),
 //!   [`chips`] (chips bound to cards, personalisation and check jobs),
@@ -57,6 +59,7 @@ pub mod persons;
 pub mod photos;
 pub mod schema;
 pub mod sessions;
+mod sqlite_tx;
 pub mod store;
 pub mod terminals;
 #[cfg(feature = "testing")]

@@ -196,7 +196,6 @@ impl CardReader for PcscReader {
     }
 
     fn transmit(&mut self, apdu: &[u8]) -> Result<Vec<u8>, ReaderError> {
-        let header = hex_upper(&apdu[..apdu.len().min(4)]);
         let Self {
             name,
             card,
@@ -228,7 +227,8 @@ impl CardReader for PcscReader {
         match result {
             Ok(response) => Ok(response.to_vec()),
             Err(e) if is_service_error(e) => Err(self.session_lost()),
-            Err(e) => Err(self.error(e, &header)),
+            // The command's header names it in the error (formatted only then).
+            Err(e) => Err(self.error(e, &hex_upper(&apdu[..apdu.len().min(4)]))),
         }
     }
 

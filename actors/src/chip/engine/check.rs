@@ -15,8 +15,8 @@ use cardhub_protocols::chip::profile::{self, CardKey, key_id};
 use cardhub_protocols::chip::sm;
 use serde_json::{Value, json};
 
-use super::expected::{expected, read_card};
-use super::{Job, observe, wait};
+use super::expected::expected;
+use super::{Job, observe};
 use crate::chip::ChipRuntime;
 use crate::chip::channel::{CardChannel, JobFailure};
 
@@ -29,10 +29,9 @@ pub(super) fn check_card(
     presented_chinese_name: Option<&str>,
 ) -> Result<Value, JobFailure> {
     let runtime = job.runtime;
-    let store = runtime.store.clone();
-    let on_record = job.lane.read(move || read_card(&store, card_id, true));
+    let on_record = job.card(card_id, true);
     let seen = observe(chan);
-    let on_record = wait(on_record)?;
+    let on_record = on_record.wait()?;
     let expected = expected(runtime, &on_record, false)?;
     let seen = seen?;
     let chip_id = seen.card_id_code.clone();

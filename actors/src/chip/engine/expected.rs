@@ -11,10 +11,11 @@
 use cardhub_protocols::card_status::CardStatus;
 use cardhub_protocols::chip::data::{HolderRecords, birthplace_for_ssn};
 use cardhub_protocols::chip::text;
+use cardhub_protocols::crypto::Hsm;
 use cardhub_protocols::identity::Sex as ChipSex;
 use cardhub_storage::chips::{self, CardChip};
 use cardhub_storage::persons::{Person, Sex};
-use cardhub_storage::{Store, cards, persons, snapshot_tx};
+use cardhub_storage::{DbConnection, StorageError, Store, cards, persons, snapshot_tx};
 
 use crate::chip::ChipRuntime;
 use crate::chip::channel::JobFailure;
@@ -50,29 +51,40 @@ pub(super) struct CardOnRecord {
 
 /// Reads the card, its holder and (with `binding`) the chip bound to it,
 /// in one read transaction (one snapshot, and one look at the write-ahead
-/// log rather than one a statement).
+/// log rather than one a statement), on a connection of the pool: for a job
+/// whose recording did not read them ([`read_card_in`]).
 pub(super) fn read_card(
     store: &Store,
     card_id: i64,
     binding: bool,
 ) -> Result<CardOnRecord, JobFailure> {
     let hsm = store.hsm().as_ref();
-    Ok(store.with_conn(|conn| {
-        snapshot_tx(conn, |conn| {
-            let card = cards::get_card(conn, card_id)?;
-            let person = persons::get(conn, hsm, card.person_id)?;
-            let binding = if binding {
-                chips::chip_of_card(conn, card_id)?
-            } else {
-                None
-            };
-            Ok(CardOnRecord {
-                card,
-                person,
-                binding,
-            })
-        })
-    })?)
+    Ok(store
+        .with_conn(|conn| snapshot_tx(conn, |conn| read_card_in(conn, hsm, card_id, binding)))?)
+}
+
+/// [`read_card`]'s reads inside the caller's transaction: a job's
+/// recording reads its card in the same transaction, on the writer's
+/// connection, whose pages are still cached from the writes before (a
+/// pooled connection finds its cache stale after every write).
+pub(super) fn read_card_in(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    card_id: i64,
+    binding: bool,
+) -> Result<CardOnRecord, StorageError> {
+    let card = cards::get_card(conn, card_id)?;
+    let person = persons::get(conn, hsm, card.person_id)?;
+    let binding = if binding {
+        chips::chip_of_card(conn, card_id)?
+    } else {
+        None
+    };
+    Ok(CardOnRecord {
+        card,
+        person,
+        binding,
+    })
 }
 
 /// What the chip must carry for `record`; for a personalisation the card

@@ -52,9 +52,10 @@ use cardhub_protocols::chip::text;
 use cardhub_protocols::crypto::Hsm;
 use cardhub_protocols::roles::Role;
 use cardhub_storage::chips::{self, ChipJob, ChipJobKind, ChipJobStatus, JobOutcome};
-use cardhub_storage::{Actor, DbConnection, StorageError, Store, write_tx};
+use cardhub_storage::{Actor, DbConnection, StorageError, Store, snapshot_tx, write_tx};
 use serde_json::Value;
 
+use self::expected::{CardOnRecord, read_card, read_card_in};
 use super::channel::{CardChannel, JobFailure};
 use super::storage_lane::{Drained, Lane, Pending};
 use super::{ChipError, ChipRuntime, JobRequest};
@@ -194,8 +195,8 @@ trait BeforeRecording: Send + 'static {
     fn record(
         self,
         store: &Store,
-        record: impl FnMut(&mut DbConnection) -> Result<ChipJob, StorageError>,
-    ) -> Result<ChipJob, StorageError>;
+        record: impl FnMut(&mut DbConnection) -> Result<Recorded, StorageError>,
+    ) -> Result<Recorded, StorageError>;
 }
 
 /// Nothing before: the job recorded on its own, calling back with it.
@@ -203,13 +204,13 @@ impl<F: FnOnce(&ChipJob) + Send + 'static> BeforeRecording for F {
     fn record(
         self,
         store: &Store,
-        record: impl FnMut(&mut DbConnection) -> Result<ChipJob, StorageError>,
-    ) -> Result<ChipJob, StorageError> {
-        let job = store.with_writer(record);
-        if let Ok(job) = &job {
-            self(job);
+        record: impl FnMut(&mut DbConnection) -> Result<Recorded, StorageError>,
+    ) -> Result<Recorded, StorageError> {
+        let recorded = store.with_writer(record);
+        if let Ok(recorded) = &recorded {
+            self(&recorded.job);
         }
-        job
+        recorded
     }
 }
 
@@ -217,8 +218,8 @@ impl BeforeRecording for Prior {
     fn record(
         self,
         store: &Store,
-        mut record: impl FnMut(&mut DbConnection) -> Result<ChipJob, StorageError>,
-    ) -> Result<ChipJob, StorageError> {
+        mut record: impl FnMut(&mut DbConnection) -> Result<Recorded, StorageError>,
+    ) -> Result<Recorded, StorageError> {
         let Prior {
             job_id,
             outcome,
@@ -290,11 +291,14 @@ fn run_recorded(
 ) -> Ran {
     let lane = runtime.lanes.lane();
     let (store, owned, name) = (runtime.store.clone(), request.clone(), reader.to_owned());
+    let reads = request.reads();
     let recording = recorder.read(move || {
         let hsm = store.hsm().clone();
-        before.record(&store, |conn| owned.record_in(conn, hsm.as_ref(), &name))
+        before.record(&store, |conn| {
+            owned.record_reading(conn, hsm.as_ref(), &name)
+        })
     });
-    let record = JobRecord::pending(recording);
+    let record = JobRecord::pending(recording, reads);
     let outcome = run(slot, open, &Job::new(runtime, &lane, &record), request);
     let drained = lane.finish();
     Ran {
@@ -324,7 +328,71 @@ fn count_outcome(outcome: &JobOutcome, _after: Drained) {
     metrics::counter!("cardhub_chip_jobs_total", "status" => outcome.status.as_str()).increment(1);
 }
 
+/// A card a job reads as stored: its row, its holder and, with `binding`,
+/// the chip bound to it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct CardToRead {
+    card_id: i64,
+    binding: bool,
+}
+
+/// A job's recording: the job as recorded and, for a job that names its
+/// card, the card as read in the same transaction.
+struct Recorded {
+    job: ChipJob,
+    card: Option<Result<CardOnRecord, JobFailure>>,
+}
+
 impl JobRequest {
+    /// The card the job reads, if the request names it: a
+    /// personalisation reads the card and its holder, a check the chip
+    /// bound to it too. A resumption knows its card only once recorded.
+    fn reads(&self) -> Option<CardToRead> {
+        match self {
+            Self::Personalise { card_id, .. } => Some(CardToRead {
+                card_id: *card_id,
+                binding: false,
+            }),
+            Self::Check { card_id, .. } => Some(CardToRead {
+                card_id: *card_id,
+                binding: true,
+            }),
+            Self::Pin { .. } | Self::Resume { .. } => None,
+        }
+    }
+
+    /// Records the job (`running`) on `conn` and reads its card
+    /// ([`JobRequest::reads`]) in the same transaction. A read that fails
+    /// is the job's failure, not the recording's: then the job is
+    /// recorded on its own, and the read's error (read again, on its own)
+    /// goes with it.
+    fn record_reading(
+        &self,
+        conn: &mut DbConnection,
+        hsm: &dyn Hsm,
+        reader: &str,
+    ) -> Result<Recorded, StorageError> {
+        let Some(CardToRead { card_id, binding }) = self.reads() else {
+            let job = self.record_in(conn, hsm, reader)?;
+            return Ok(Recorded { job, card: None });
+        };
+        let read = |conn: &mut DbConnection| read_card_in(conn, hsm, card_id, binding);
+        let both = write_tx(conn, |conn| {
+            let job = self.record_in(conn, hsm, reader)?;
+            Ok((job, read(conn)?))
+        });
+        Ok(match both {
+            Ok((job, card)) => Recorded {
+                job,
+                card: Some(Ok(card)),
+            },
+            Err(_) => Recorded {
+                job: self.record_in(conn, hsm, reader)?,
+                card: Some(snapshot_tx(conn, read).map_err(JobFailure::from)),
+            },
+        })
+    }
+
     /// Records the job (`running`) on `conn`.
     fn record_in(
         &self,
@@ -365,9 +433,13 @@ impl JobRequest {
 /// The job a run works for: recorded before the run began ([`execute`]),
 /// or being recorded on its storage lane ([`run_job`]).
 struct JobRecord {
-    pending: Cell<Option<Pending<Result<ChipJob, StorageError>>>>,
+    pending: Cell<Option<Pending<Result<Recorded, StorageError>>>>,
     /// `None` inside: the lane's work panicked before it answered.
     job: OnceCell<Option<Result<ChipJob, StorageError>>>,
+    /// The card the recording reads, if it reads one.
+    reads: Option<CardToRead>,
+    /// The card as the recording read it, until the job takes it.
+    card: RefCell<Option<Result<CardOnRecord, JobFailure>>>,
     /// When the job's progress was last written (its start, at first).
     progress_at: Cell<Instant>,
     /// A phase reached but not written yet: it came too soon after the
@@ -390,28 +462,39 @@ struct PhaseRecord {
 
 impl JobRecord {
     fn recorded(job: ChipJob) -> Self {
-        Self::with(Cell::new(None), OnceCell::from(Some(Ok(job))))
+        Self::with(Cell::new(None), OnceCell::from(Some(Ok(job))), None)
     }
 
-    fn pending(recording: Pending<Result<ChipJob, StorageError>>) -> Self {
-        Self::with(Cell::new(Some(recording)), OnceCell::new())
+    fn pending(
+        recording: Pending<Result<Recorded, StorageError>>,
+        reads: Option<CardToRead>,
+    ) -> Self {
+        Self::with(Cell::new(Some(recording)), OnceCell::new(), reads)
     }
 
     fn with(
-        pending: Cell<Option<Pending<Result<ChipJob, StorageError>>>>,
+        pending: Cell<Option<Pending<Result<Recorded, StorageError>>>>,
         job: OnceCell<Option<Result<ChipJob, StorageError>>>,
+        reads: Option<CardToRead>,
     ) -> Self {
         Self {
             pending,
             job,
+            reads,
+            card: RefCell::new(None),
             progress_at: Cell::new(Instant::now()),
             unwritten: RefCell::new(None),
         }
     }
 
     fn settle(&self) -> &Option<Result<ChipJob, StorageError>> {
-        self.job
-            .get_or_init(|| self.pending.take().and_then(Pending::wait))
+        self.job.get_or_init(|| {
+            let recorded = self.pending.take().and_then(Pending::wait)?;
+            Some(recorded.map(|Recorded { job, card }| {
+                *self.card.borrow_mut() = card;
+                job
+            }))
+        })
     }
 
     /// The job as recorded, waiting for the recording if it is still under
@@ -459,6 +542,18 @@ impl<'a> Job<'a> {
             lane,
             record,
         }
+    }
+
+    /// The card `card_id` as stored (with the chip bound to it, with
+    /// `binding`): read by the job's recording if it read that card, or
+    /// now, on the job's lane, beside the APDUs that follow.
+    fn card(&self, card_id: i64, binding: bool) -> CardRead<'a> {
+        let wanted = CardToRead { card_id, binding };
+        if self.record.reads == Some(wanted) {
+            return CardRead::Recording(self.record);
+        }
+        let store = self.runtime.store.clone();
+        CardRead::Lane(self.lane.read(move || read_card(&store, card_id, binding)))
     }
 
     /// APDUs of this job so far, over all its attempts (waits for the
@@ -512,6 +607,31 @@ impl<'a> Job<'a> {
             })
         });
         Ok(())
+    }
+}
+
+/// A card being read for a job ([`Job::card`]).
+enum CardRead<'a> {
+    /// By the job's recording.
+    Recording(&'a JobRecord),
+    /// On the job's lane.
+    Lane(Pending<Result<CardOnRecord, JobFailure>>),
+}
+
+impl CardRead<'_> {
+    /// The card as read; waits for the recording or the read.
+    fn wait(self) -> Result<CardOnRecord, JobFailure> {
+        match self {
+            Self::Recording(record) => {
+                record.job()?;
+                record
+                    .card
+                    .borrow_mut()
+                    .take()
+                    .unwrap_or_else(|| Err(JobFailure::Failed(STORAGE_THREAD_LOST.to_owned())))
+            }
+            Self::Lane(pending) => wait(pending),
+        }
     }
 }
 

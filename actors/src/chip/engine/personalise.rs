@@ -21,7 +21,7 @@ use cardhub_storage::chips::{self, CardChip, ChipAlgorithm, NewCardChip};
 use chrono::{Months, NaiveDate};
 use serde_json::{Value, json};
 
-use super::expected::{expected, read_card};
+use super::expected::expected;
 use super::{Job, Pending, observe, wait};
 use crate::chip::ChipRuntime;
 use crate::chip::channel::{CardChannel, JobFailure};
@@ -41,12 +41,11 @@ pub(super) fn personalise(
     actor: &Actor,
 ) -> Result<Value, JobFailure> {
     let runtime = job.runtime;
-    let store = runtime.store.clone();
-    let on_record = job.lane.read(move || read_card(&store, card_id, false));
+    let on_record = job.card(card_id, false);
     let observation = observe(chan);
     // The database's refusals come first: they need a person, the card's
     // absence does not.
-    let expected = expected(runtime, &wait(on_record)?, true)?;
+    let expected = expected(runtime, &on_record.wait()?, true)?;
     let observation = observation?;
     let chip_id = observation.card_id_code.clone();
 

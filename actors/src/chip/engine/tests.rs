@@ -561,6 +561,35 @@ fn a_refused_recording_reaches_the_card_with_reads_only() {
 }
 
 #[test]
+fn a_card_read_with_the_recording_that_fails_is_the_jobs_failure_and_the_job_is_still_recorded() {
+    let scratch = Scratch::new();
+    let store = scratch.store();
+    let card_id = seed_card(&store);
+    // The holder's row is damaged: the read in the recording's transaction
+    // fails, so the job is recorded on its own and fails with the read's
+    // error, with nothing but reads sent to the card.
+    store
+        .with_writer(|conn| {
+            let DbConnection::Sqlite(c) = conn else {
+                unreachable!("the scratch store is SQLite")
+            };
+            diesel::RunQueryDsl::execute(diesel::sql_query("UPDATE persons SET sex = 7"), c)
+                .map_err(|e| StorageError::Task(e.to_string()))
+        })
+        .expect("the row is damaged");
+    let (job, seen) = personalise_scripted(&store, card_id, None, |_| {});
+    let job = job.expect("the job is recorded");
+    assert_eq!(job.status, ChipJobStatus::Failed);
+    let error = job.error.unwrap_or_default();
+    assert!(error.contains("persons.sex"), "{error}");
+    assert_eq!(seen.lock().expect("seen").changing, 0);
+    assert_eq!(
+        chip_actions(&store),
+        ["chip.personalise.start", "chip.personalise.failed"]
+    );
+}
+
+#[test]
 fn a_refused_binding_stops_the_job_before_the_holders_records() {
     let scratch = Scratch::new();
     let store = scratch.store();
