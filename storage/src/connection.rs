@@ -286,9 +286,9 @@ pub fn write_tx<T>(
 
 /// [`write_tx`] for a repository function whose every caller propagates
 /// its error with `?`: inside a transaction already, `f` joins it instead
-/// of opening a savepoint (two statements fewer, each prepared afresh by
-/// SQLite), so an error rolls back with the enclosing transaction, or with
-/// the nearest savepoint a caller opened around it. Outside one, it is
+/// of opening a savepoint (two statements fewer), so an error rolls back
+/// with the enclosing transaction, or with the nearest savepoint a caller
+/// opened around it. Outside one, it is
 /// [`write_tx`]. Never catch this function's error and go on writing in the
 /// same transaction: what `f` wrote before the error would be committed.
 pub(crate) fn join_write_tx<T>(

@@ -18,9 +18,10 @@
 //!   records its [`JobOutcome`] after.
 //!
 //! Storage work that need not hold up the card runs on the job's storage
-//! lane (`storage_lane`), a thread kept between jobs: the recording, the
-//! reads of the card and its holder (while the card is observed), the phase
-//! records (progress, written behind). Both entry points wait for all of it
+//! lane (`storage_lane`), a thread kept between jobs: the recording, with
+//! the reads of the card and its holder in the same transaction on the
+//! writer's connection (while the card is observed), and the phase records
+//! (progress, written behind). Both entry points wait for all of it
 //! before they return, so a job's outcome is always written after its last
 //! phase. A personalisation binds the chip to the card on the lane too,
 //! while the card is formatted, and waits for the binding before the first
