@@ -288,9 +288,9 @@ pub fn write_tx<T>(
 /// its error with `?`: inside a transaction already, `f` joins it instead
 /// of opening a savepoint (two statements fewer), so an error rolls back
 /// with the enclosing transaction, or with the nearest savepoint a caller
-/// opened around it. Outside one, it is
-/// [`write_tx`]. Never catch this function's error and go on writing in the
-/// same transaction: what `f` wrote before the error would be committed.
+/// opened around it. Outside one, it is [`write_tx`]. Never catch this
+/// function's error and go on writing in the same transaction: what `f`
+/// wrote before the error would be committed.
 pub(crate) fn join_write_tx<T>(
     conn: &mut DbConnection,
     f: impl FnOnce(&mut DbConnection) -> Result<T, StorageError>,
@@ -332,19 +332,16 @@ fn run_tx<T>(
 ) -> Result<T, StorageError> {
     type Tm = <DbConnection as Connection>::TransactionManager;
     let sql = kind.begin_sql(conn.backend());
-    let outermost = match conn {
+    let began = match conn {
         // Prepared once per connection (`sqlite_tx`).
         DbConnection::Sqlite(c) => crate::sqlite_tx::begin(c, sql),
         DbConnection::Pg(c) => match AnsiTransactionManager::begin_transaction_sql(c, sql) {
-            Ok(()) => Ok(true),
             // Already inside a transaction: nest as a savepoint.
-            Err(diesel::result::Error::AlreadyInTransaction) => {
-                Tm::begin_transaction(conn).map(|()| false)
-            }
-            Err(e) => Err(e),
+            Err(diesel::result::Error::AlreadyInTransaction) => Tm::begin_transaction(conn),
+            began => began,
         },
     };
-    if let Err(e) = outermost {
+    if let Err(e) = began {
         let what = if in_transaction(conn) {
             "open a savepoint"
         } else {

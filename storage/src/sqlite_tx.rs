@@ -73,21 +73,17 @@ fn change_depth(conn: &mut SqliteConnection, change: TransactionDepthChange) -> 
 }
 
 /// Opens a transaction with `begin` (`BEGIN IMMEDIATE`, `BEGIN`) outside
-/// one, or a savepoint inside one. Returns whether it was the outermost.
-pub(crate) fn begin(conn: &mut SqliteConnection, begin: &'static str) -> QueryResult<bool> {
+/// one, or a savepoint inside one.
+pub(crate) fn begin(conn: &mut SqliteConnection, begin: &'static str) -> QueryResult<()> {
     let sql = match depth(conn)? {
         0 => begin,
         n => match SAVEPOINTS.get(n - 1) {
             Some(sql) => sql,
-            None => {
-                Tm::begin_transaction(conn)?;
-                return Ok(false);
-            }
+            None => return Tm::begin_transaction(conn),
         },
     };
     Control(sql).execute(conn)?;
-    change_depth(conn, TransactionDepthChange::IncreaseDepth)?;
-    Ok(sql == begin)
+    change_depth(conn, TransactionDepthChange::IncreaseDepth)
 }
 
 /// Commits the innermost transaction or savepoint. If that fails, it is
@@ -156,7 +152,8 @@ mod tests {
     fn a_committed_transaction_keeps_its_rows_and_leaves_depth_zero() {
         let mut conn = connection();
         for id in 1..=3 {
-            assert!(begin(&mut conn, "BEGIN IMMEDIATE").expect("begin"));
+            begin(&mut conn, "BEGIN IMMEDIATE").expect("begin");
+            assert_eq!(depth(&mut conn).expect("depth"), 1);
             insert(&mut conn, id);
             commit(&mut conn).expect("commit");
             assert_eq!(depth(&mut conn).expect("depth"), 0);
@@ -167,11 +164,11 @@ mod tests {
     #[test]
     fn savepoints_nest_as_diesels_and_diesel_rolls_them_back() {
         let mut conn = connection();
-        assert!(begin(&mut conn, "BEGIN IMMEDIATE").expect("begin"));
+        begin(&mut conn, "BEGIN IMMEDIATE").expect("begin");
         insert(&mut conn, 1);
         // Deeper than the named savepoints: diesel's statements take over.
         for level in 2..=6 {
-            assert!(!begin(&mut conn, "BEGIN IMMEDIATE").expect("savepoint"));
+            begin(&mut conn, "BEGIN IMMEDIATE").expect("savepoint");
             assert_eq!(depth(&mut conn).expect("depth"), level);
             insert(&mut conn, i64::try_from(level).expect("small"));
         }
@@ -243,7 +240,7 @@ mod tests {
              PRAGMA foreign_keys = ON;",
         )
         .expect("the tables");
-        assert!(begin(&mut conn, "BEGIN IMMEDIATE").expect("begin"));
+        begin(&mut conn, "BEGIN IMMEDIATE").expect("begin");
         insert(&mut conn, 1);
         diesel::sql_query("INSERT INTO c VALUES (42)")
             .execute(&mut conn)

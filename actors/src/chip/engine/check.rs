@@ -2,8 +2,8 @@
 //! AUTHENTICATE (a copied chip answers wrongly) and compare every record
 //! with what the database says. A check changes nothing on the card: the
 //! card, its holder and the bound chip are read with the job's recording
-//! (or on its lane) while the chip is observed, and the job's recording may finish any time
-//! before its outcome.
+//! (or on its lane) while the chip is observed, and the job's recording
+//! may finish any time before its outcome.
 //!
 //! Not here: the comparison rules (`cardhub_protocols::chip::compare`).
 

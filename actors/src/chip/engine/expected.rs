@@ -1,8 +1,8 @@
 //! What the database says a chip must carry: the card (its number, its
 //! status), its holder (decrypted) and, for a check, the chip bound to it,
 //! read in one go while the card is observed (in the job's recording
-//! transaction, [`read_card_in`], or on its lane, [`read_card`]) and turned into the records the chip must hold
-//! ([`expected`]). A name the chip cannot hold is refused here, before any
+//! transaction, [`read_card_in`], or on its lane, [`read_card`]) and
+//! turned into the records the chip must hold ([`expected`]). A name the chip cannot hold is refused here, before any
 //! APDU that changes the card.
 //!
 //! Not here: the records' byte forms (`cardhub_protocols::chip::data`),

@@ -4,10 +4,11 @@
 //!
 //! Order, as the rules want it: the card and its holder are read with the
 //! job's recording (or on its lane) while the card is observed (reads on
-//! both sides); once the job is recorded, the chip is bound on the lane while the card
-//! is formatted (the format is the same for every holder: files, keys, the
-//! initial PIN), and the first step that writes the holder's records waits
-//! for the binding; phase records follow the card behind, on the lane.
+//! both sides); once the job is recorded, the chip is bound on the lane
+//! while the card is formatted (the format is the same for every holder:
+//! files, keys, the initial PIN), and the first step that writes the
+//! holder's records waits for the binding; phase records follow the card
+//! behind, on the lane.
 //!
 //! Not here: the script itself (`cardhub_protocols::chip::personalise`).
 
