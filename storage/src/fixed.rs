@@ -63,9 +63,10 @@ macro_rules! fixed_statement {
         }
 
         impl $(<$lt>)? diesel::query_builder::QueryId for $name $(<$lt>)? {
-            // Keyed by its SQL text in the statement cache.
-            type QueryId = ();
-            const HAS_STATIC_QUERY_ID: bool = false;
+            // The SQL is the same whatever the parameters, so the statement
+            // cache keys it by type: no SQL text is built to look it up.
+            type QueryId = $crate::fixed::static_of!($name $(, $lt)?);
+            const HAS_STATIC_QUERY_ID: bool = true;
         }
 
         impl<$($lt,)? DB> diesel::query_builder::QueryFragment<DB> for $name $(<$lt>)?
@@ -90,6 +91,18 @@ macro_rules! fixed_statement {
     };
 }
 pub(crate) use fixed_statement;
+
+/// A [`fixed_statement!`] struct's type with its lifetime, if it has one,
+/// as `'static`: its statement-cache key.
+macro_rules! static_of {
+    ($name:ident) => {
+        $name
+    };
+    ($name:ident, $lt:lifetime) => {
+        $name<'static>
+    };
+}
+pub(crate) use static_of;
 
 #[cfg(test)]
 mod tests {
@@ -160,6 +173,8 @@ mod tests {
         let counted = counted.lock().expect("the counter");
         assert_eq!(counted.prepared, 3);
         assert_eq!(counted.cached, 1, "one prepare for three runs");
+        // Keyed by type: the cache finds it without building its SQL.
+        assert!(<Rename<'_> as diesel::query_builder::QueryId>::query_id().is_some());
     }
 
     #[test]

@@ -137,6 +137,11 @@ pub struct GapReport {
     pub total: Duration,
     /// The largest gaps.
     pub largest: Vec<Gap>,
+    /// Opening the reader and connecting to the card (medians), the hub's
+    /// side: `[open, connect]`.
+    pub hub_setup: [Duration; 2],
+    /// The same in the bare loop.
+    pub bare_setup: [Duration; 2],
     /// The sum of each APDU's median time in PC/SC, the hub's side.
     pub hub_apdus: Duration,
     /// The same in the bare loop.
@@ -177,6 +182,15 @@ impl fmt::Display for GapReport {
                 gap.before
             )?;
         }
+        let us = |d: Duration| d.as_micros();
+        writeln!(
+            f,
+            "opening the reader: hub {} µs, bare loop {} µs; connecting to the card: hub {} µs, bare loop {} µs",
+            us(self.hub_setup[0]),
+            us(self.bare_setup[0]),
+            us(self.hub_setup[1]),
+            us(self.bare_setup[1])
+        )?;
         writeln!(
             f,
             "the APDUs in PC/SC (sums of medians): hub {:.0} µs, bare loop {:.0} µs; the hub's slowest against the bare loop's:",
@@ -202,6 +216,10 @@ struct Gaps {
     labels: Vec<CallKind>,
     /// Per card, the gap before each call and after the last.
     cards: Vec<Vec<Duration>>,
+    /// Per card counted, the hub's first open and connect.
+    hub_setup: Vec<Vec<Duration>>,
+    /// Per card counted, the bare loop's open and connect.
+    bare_setup: Vec<Vec<Duration>>,
     /// Per card counted, each APDU's time in PC/SC on the hub's side.
     hub_apdus: Vec<Vec<Duration>>,
     /// The same APDUs' times in the bare loop.
@@ -210,7 +228,8 @@ struct Gaps {
 
 impl Gaps {
     /// Counts a round: the hub's calls between `started` and `ended`, and
-    /// the bare loop's time for each of the same APDUs.
+    /// the bare loop's times: its open, its connect, then each of the same
+    /// APDUs.
     fn push(&mut self, started: Instant, calls: &[Call], ended: Instant, bare: &[Duration]) {
         let labels: Vec<CallKind> = calls.iter().map(|c| c.label).collect();
         if self.cards.is_empty() {
@@ -218,6 +237,16 @@ impl Gaps {
         } else if labels != self.labels {
             return;
         }
+        let first = |kind: CallKind| {
+            calls
+                .iter()
+                .find(|c| c.label == kind)
+                .map_or(Duration::ZERO, |c| c.end - c.start)
+        };
+        self.hub_setup
+            .push(vec![first(CallKind::Open), first(CallKind::Connect)]);
+        let (bare_setup, bare) = bare.split_at(bare.len().min(2));
+        self.bare_setup.push(bare_setup.to_vec());
         self.bare_apdus.push(bare.to_vec());
         self.hub_apdus.push(
             calls
@@ -270,8 +299,11 @@ impl Gaps {
         let bare_apdus = slower.iter().map(|s| s.2).sum();
         slower.sort_by_key(|&(_, hub, bare)| std::cmp::Reverse(hub.saturating_sub(bare)));
         slower.truncate(largest);
+        let setup = |cards: &[Vec<Duration>]| [at(cards, 0), at(cards, 1)];
         GapReport {
             cards: self.cards.len(),
+            hub_setup: setup(&self.hub_setup),
+            bare_setup: setup(&self.bare_setup),
             total,
             largest: gaps,
             hub_apdus,
@@ -692,12 +724,11 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
         };
         let mut reader = None;
         timed(&mut || {
-            let mut opened = PcscReader::open(lease.reader_name())?;
-            opened.connect(ProtocolPreference::Any)?;
-            reader = Some(opened);
+            reader = Some(PcscReader::open(lease.reader_name())?);
             Ok(())
         })?;
         let mut reader = reader.expect("opened above");
+        timed(&mut || reader.connect(ProtocolPreference::Any).map(drop))?;
         let mut answers = Vec::with_capacity(recorded.len());
         for (apdu, _) in &recorded {
             timed(&mut || {
@@ -711,8 +742,8 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
             in_pcsc,
             procfs::own_cpu_time().saturating_sub(cpu),
         );
-        // The first call opened and connected; the rest are the APDUs.
-        gaps.push(hub_span.0, &calls, hub_span.1, &took[1..]);
+        // The first two calls opened and connected; the rest are the APDUs.
+        gaps.push(hub_span.0, &calls, hub_span.1, &took);
         let _ = reader.disconnect();
         drop(reader);
         remove(bare_card, &lease)?;
