@@ -7,7 +7,8 @@
 //! The statements here are written out once as SQL with bind parameters, so
 //! each connection prepares them the first time and reuses them after,
 //! on both backends (`?` on SQLite, `$n` on PostgreSQL: diesel numbers the
-//! parameters).
+//! parameters). Each is keyed in the cache by its type, so a run does not
+//! build the SQL text to look the statement up.
 //!
 //! [`fixed_statement!`] declares one: a struct whose fields are the
 //! parameters, in the order they appear between the pieces of SQL. The
