@@ -239,8 +239,8 @@ pub fn start_job(
             updated_at: now,
             finished_at: None,
         };
-        let id: i64 = on_backend!(conn, |c| diesel::insert_into(chip_jobs::table)
-            .values((
+        let values = || {
+            (
                 chip_jobs::kind.eq(job.kind.as_str()),
                 chip_jobs::card_id.eq(job.card_id),
                 chip_jobs::reader.eq(&job.reader),
@@ -251,9 +251,20 @@ pub fn start_job(
                 chip_jobs::actor.eq(&job.actor),
                 chip_jobs::created_at.eq(job.created_at),
                 chip_jobs::updated_at.eq(job.updated_at),
-            ))
-            .returning(chip_jobs::id)
-            .get_result(c))
+            )
+        };
+        let id: i64 = match conn {
+            // SQLite gathers a RETURNING's rows in a temporary b-tree; the
+            // rowid of the insert is the connection's to ask for.
+            DbConnection::Sqlite(c) => diesel::insert_into(chip_jobs::table)
+                .values(values())
+                .execute(c)
+                .and_then(|_| LastInsertRowid {}.get_result(c)),
+            DbConnection::Pg(c) => diesel::insert_into(chip_jobs::table)
+                .values(values())
+                .returning(chip_jobs::id)
+                .get_result(c),
+        }
         .map_err(db("start a chip job"))?;
         audit::append(
             conn,
@@ -327,6 +338,13 @@ pub fn resume_job(
 }
 
 fixed_statement! {
+    /// The rowid of the connection's last INSERT (SQLite).
+    struct LastInsertRowid -> diesel::sql_types::BigInt {
+        "SELECT last_insert_rowid()"
+    }
+}
+
+fixed_statement! {
     /// A job's progress; a chip already recorded stays when none is given.
     struct RecordPhase<'a> {
         "UPDATE chip_jobs SET phase = ", phase: &'a str => diesel::sql_types::Text,
@@ -354,6 +372,22 @@ fixed_statement! {
         " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
         // Every column, in the table's (and `ChipJobRow`'s) order.
         " AND status = 'running' RETURNING id, kind, card_id, chip_id, reader, status, phase, apdus, attempts, result, error, actor, created_at, updated_at, finished_at"
+    }
+}
+
+fixed_statement! {
+    /// A running job's end as `done`, every column that changes set: the
+    /// row is then the job as recorded with these, so nothing is read
+    /// back. Only the attempt that recorded it ends it (no row otherwise).
+    struct EndJobDone<'a> {
+        "UPDATE chip_jobs SET chip_id = ", chip_id: &'a str => diesel::sql_types::Text,
+        ", phase = 'done', status = 'done', result = ", result: Option<String> => diesel::sql_types::Nullable<diesel::sql_types::Text>,
+        ", error = NULL, apdus = ", apdus: i32 => diesel::sql_types::Integer,
+        ", updated_at = ", updated_at: NaiveDateTime => diesel::sql_types::Timestamp,
+        ", finished_at = ", finished_at: NaiveDateTime => diesel::sql_types::Timestamp,
+        " WHERE id = ", id: i64 => diesel::sql_types::BigInt,
+        " AND status = 'running' AND attempts = ", attempts: i32 => diesel::sql_types::Integer,
+        ""
     }
 }
 
@@ -445,33 +479,106 @@ pub fn finish_job(
             });
         };
         let ended = ChipJob::try_from(ended)?;
-        if ended.kind == ChipJobKind::Personalise
-            && ended.status == ChipJobStatus::Done
-            && let Some(card_id) = ended.card_id
-        {
-            // A personalisation that bound no chip ends without marking one.
-            set_personalised(conn, card_id, now)?;
-        }
-        audit::append(
-            conn,
-            hsm,
-            &AuditEntry::new(
-                actor,
-                format!("chip.{}.{}", ended.kind, ended.status),
-                job_subject(id),
-                serde_json::json!({
-                    "card_id": ended.card_id,
-                    "chip_id": ended.chip_id,
-                    "reader": ended.reader,
-                    "phase": ended.phase,
-                    "apdus": ended.apdus,
-                    "result": outcome.result,
-                    "error": outcome.error,
-                }),
-            ),
-        )?;
+        record_end(conn, hsm, &ended, outcome, actor, now)?;
         Ok(ended)
     })
+}
+
+/// Ends a running job as [`finish_job`] does, for the runner that
+/// recorded it: `recorded` is the job as its start (or resumption) wrote
+/// it. An outcome `done` that names its chip sets every column that
+/// changes, so the job as ended is `recorded` with them and is not read
+/// back; only the attempt `recorded` was written by ends it (a job taken
+/// up again since is a [`StorageError::Conflict`]). Any other outcome
+/// keeps what the job's phases wrote and goes through [`finish_job`].
+pub fn finish_recorded_job(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    recorded: &ChipJob,
+    outcome: &JobOutcome,
+    actor: &Actor,
+) -> Result<ChipJob, StorageError> {
+    let (ChipJobStatus::Done, Some(chip_id)) = (outcome.status, outcome.chip_id.as_deref()) else {
+        return finish_job(conn, hsm, recorded.id, outcome, actor);
+    };
+    write_tx(conn, |conn| {
+        let now = utc_now();
+        let end = EndJobDone {
+            chip_id,
+            result: outcome.result.as_ref().map(|r| r.to_string()),
+            apdus: outcome.apdus,
+            updated_at: now,
+            finished_at: now,
+            id: recorded.id,
+            attempts: recorded.attempts,
+        };
+        let n = on_backend!(conn, |c| end.execute(c)).map_err(db("finish a chip job"))?;
+        if n != 1 {
+            let job = get_job(conn, recorded.id)?;
+            return Err(StorageError::Conflict {
+                what: if job.attempts == recorded.attempts {
+                    format!("chip job {} is already {}", job.id, job.status)
+                } else {
+                    format!(
+                        "chip job {} was taken up again (attempt {} of it is {}): \
+                         attempt {} no longer ends it",
+                        job.id, job.attempts, job.status, recorded.attempts
+                    )
+                },
+            });
+        }
+        let ended = ChipJob {
+            chip_id: Some(chip_id.to_owned()),
+            status: ChipJobStatus::Done,
+            phase: "done".to_owned(),
+            apdus: outcome.apdus,
+            result: outcome.result.clone(),
+            error: None,
+            updated_at: now,
+            finished_at: Some(now),
+            ..recorded.clone()
+        };
+        record_end(conn, hsm, &ended, outcome, actor, now)?;
+        Ok(ended)
+    })
+}
+
+/// What every end writes besides the job's row: a personalisation ended
+/// `done` marks its card's chip personalised, and the end is audited.
+fn record_end(
+    conn: &mut DbConnection,
+    hsm: &dyn Hsm,
+    ended: &ChipJob,
+    outcome: &JobOutcome,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<(), StorageError> {
+    if ended.kind == ChipJobKind::Personalise
+        && ended.status == ChipJobStatus::Done
+        && let Some(card_id) = ended.card_id
+    {
+        // A personalisation that bound no chip ends without marking one.
+        set_personalised(conn, card_id, now)?;
+    }
+    audit::append(
+        conn,
+        hsm,
+        &AuditEntry::new(
+            actor,
+            format!("chip.{}.{}", ended.kind, ended.status),
+            job_subject(ended.id),
+            serde_json::json!({
+                "card_id": ended.card_id,
+                "chip_id": ended.chip_id,
+                "reader": ended.reader,
+                "phase": ended.phase,
+                "apdus": ended.apdus,
+                "result": outcome.result,
+                "error": outcome.error,
+            }),
+        ),
+    )?;
+    Ok(())
 }
 
 /// Marks every `running` job `interrupted` (at start-up: the hub stopped

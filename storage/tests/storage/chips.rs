@@ -226,6 +226,118 @@ fn a_job_is_audited_at_start_and_end_and_an_interrupted_one_resumes() {
 }
 
 #[test]
+fn a_job_ended_by_the_attempt_that_recorded_it_reads_back_as_returned() {
+    on_each_backend(|store| {
+        let hsm = store.hsm().clone();
+        with_conn(store, |conn| {
+            let card = new_card(conn, hsm.as_ref(), &resident())?;
+            let outcome = |status, chip_id: Option<&str>| JobOutcome {
+                status,
+                result: (status == ChipJobStatus::Done).then(|| json!({"mismatches": []})),
+                error: (status != ChipJobStatus::Done).then(|| "card removed".to_owned()),
+                apdus: 24,
+                chip_id: chip_id.map(str::to_owned),
+            };
+            let start = |conn: &mut DbConnection| {
+                chips::start_job(
+                    conn,
+                    hsm.as_ref(),
+                    ChipJobKind::Check,
+                    Some(card),
+                    "vpcd 2",
+                    &admin(),
+                )
+            };
+
+            // Done with its chip: written without a read back, and the row
+            // as stored is the job as returned.
+            let job = start(conn)?;
+            chips::record_phase(conn, job.id, "compare", Some("31000086F1A2B3C4"), 20)?;
+            let done = chips::finish_recorded_job(
+                conn,
+                hsm.as_ref(),
+                &job,
+                &outcome(ChipJobStatus::Done, Some("31000086F1A2B3C4")),
+                &admin(),
+            )?;
+            assert_eq!(
+                (
+                    done.status,
+                    done.phase.as_str(),
+                    done.apdus,
+                    done.error.as_deref()
+                ),
+                (ChipJobStatus::Done, "done", 24, None)
+            );
+            assert_eq!(done.finished_at, Some(done.updated_at));
+            assert_eq!(chips::get_job(conn, job.id)?, done);
+            assert!(matches!(
+                chips::finish_recorded_job(
+                    conn,
+                    hsm.as_ref(),
+                    &job,
+                    &outcome(ChipJobStatus::Done, Some("31000086F1A2B3C4")),
+                    &admin(),
+                ),
+                Err(StorageError::Conflict { what }) if what == format!("chip job {} is already done", job.id)
+            ));
+
+            // Interrupted: the phase its progress wrote stays.
+            let job = start(conn)?;
+            chips::record_phase(conn, job.id, "authenticate", Some("31000086F1A2B3C4"), 9)?;
+            let paused = chips::finish_recorded_job(
+                conn,
+                hsm.as_ref(),
+                &job,
+                &outcome(ChipJobStatus::Interrupted, None),
+                &admin(),
+            )?;
+            assert_eq!(
+                (
+                    paused.phase.as_str(),
+                    paused.chip_id.as_deref(),
+                    paused.finished_at
+                ),
+                ("authenticate", Some("31000086F1A2B3C4"), None)
+            );
+            assert_eq!(chips::get_job(conn, job.id)?, paused);
+
+            // Taken up again by another reader: the attempt that recorded
+            // the job no longer ends it, and the row is left as it was.
+            let resumed = chips::resume_job(conn, hsm.as_ref(), job.id, "vpcd 3", &admin())?;
+            let stale = chips::finish_recorded_job(
+                conn,
+                hsm.as_ref(),
+                &job,
+                &outcome(ChipJobStatus::Done, Some("31000086F1A2B3C4")),
+                &admin(),
+            );
+            assert!(matches!(
+                stale,
+                Err(StorageError::Conflict { what }) if what.contains("was taken up again (attempt 2 of it is running)")
+            ));
+            assert_eq!(chips::get_job(conn, job.id)?, resumed);
+
+            let ends: Vec<String> = audit::list(conn, 0, 100)?
+                .into_iter()
+                .map(|r| r.action)
+                .filter(|a| a.starts_with("chip.check.") && !a.ends_with(".start"))
+                .collect();
+            assert_eq!(
+                ends,
+                [
+                    "chip.check.done",
+                    "chip.check.interrupted",
+                    "chip.check.resume"
+                ]
+            );
+            assert!(audit::verify(conn, hsm.as_ref())?.is_intact());
+            Ok(())
+        });
+    });
+}
+
+#[test]
 fn jobs_left_running_by_a_stopped_hub_become_interrupted() {
     on_each_backend(|store| {
         let hsm = store.hsm().clone();
@@ -365,4 +477,94 @@ fn a_binding_whose_job_is_missing_rolls_back_with_its_audit_entry() {
             Ok(())
         });
     });
+}
+
+#[derive(diesel::QueryableByName)]
+struct Opcode {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    opcode: String,
+}
+
+#[test]
+fn writing_a_chip_job_builds_no_temporary_b_tree_on_sqlite() {
+    // SQLite checks `x IN (...)` of more than two values, and gathers a
+    // RETURNING's rows, in a temporary b-tree built afresh at every run;
+    // a job's start and end write `kind` and `status`, which the table
+    // checks as comparisons instead.
+    let store = cardhub_storage::testing::sqlite_store(test_hsm());
+    let writes = [
+        "INSERT INTO chip_jobs (kind, card_id, reader, status, phase, apdus, attempts, actor, created_at, updated_at) \
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "UPDATE chip_jobs SET chip_id = ?, phase = 'done', status = 'done', result = ?, error = NULL, \
+         apdus = ?, updated_at = ?, finished_at = ? WHERE id = ? AND status = 'running' AND attempts = ?",
+        "UPDATE chip_jobs SET status = ?, reader = ?, attempts = ?, error = NULL, updated_at = ? WHERE id = ?",
+    ];
+    with_conn(&store, |conn| {
+        let DbConnection::Sqlite(c) = conn else {
+            unreachable!("a SQLite store")
+        };
+        for sql in writes {
+            let program = diesel::sql_query(format!("EXPLAIN {sql}"))
+                .load::<Opcode>(c)
+                .map_err(|e| StorageError::Database {
+                    context: "explain a chip job's write",
+                    source: e,
+                })?;
+            assert!(
+                program.iter().any(|op| op.opcode == "Insert"),
+                "{sql} writes the row"
+            );
+            assert!(
+                !program.iter().any(|op| op.opcode == "OpenEphemeral"),
+                "{sql} builds a temporary b-tree"
+            );
+        }
+        // The rule still holds: a status the hub does not know is refused.
+        let bogus = diesel::sql_query(
+            "INSERT INTO chip_jobs (kind, reader, status, phase, actor, created_at, updated_at) \
+             VALUES ('check', 'r', 'lost', 'start', 'a', '2026-12-04 00:00:00', '2026-12-04 00:00:00')",
+        )
+        .execute(c);
+        assert!(
+            bogus.is_err_and(|e| e.to_string().contains("CHECK constraint failed")),
+            "an unknown status is refused"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn chip_job_ids_carry_on_across_the_check_rebuild() {
+    // The rebuild copies the AUTOINCREMENT sequence: an id given once is
+    // never given again, not even to the first job after the rebuild.
+    use diesel::connection::SimpleConnection;
+    use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
+    const SQLITE: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+    const BEFORE_REBUILD: &str = "20261203000000";
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let path = dir.path().join("hub.db");
+    let mut c = diesel::SqliteConnection::establish(&path.display().to_string()).expect("SQLite");
+    while c
+        .run_next_migration(SQLITE)
+        .expect("an earlier migration")
+        .to_string()
+        != BEFORE_REBUILD
+    {}
+    c.batch_execute(
+        "INSERT INTO chip_jobs (id, kind, reader, status, phase, actor, created_at, updated_at) \
+         VALUES (7, 'check', 'r', 'done', 'done', 'a', '2026-12-04 00:00:00', '2026-12-04 00:00:00'); \
+         DELETE FROM chip_jobs WHERE id = 7;",
+    )
+    .expect("a job given id 7, then gone");
+    c.run_pending_migrations(SQLITE)
+        .expect("the rebuild and the rest");
+    c.batch_execute(
+        "INSERT INTO chip_jobs (kind, reader, status, phase, actor, created_at, updated_at) \
+         VALUES ('check', 'r', 'running', 'start', 'a', '2026-12-04 00:00:00', '2026-12-04 00:00:00')",
+    )
+    .expect("a new job");
+    let next = diesel::sql_query("SELECT CAST(last_insert_rowid() AS TEXT) AS opcode")
+        .get_result::<Opcode>(&mut c)
+        .expect("its id");
+    assert_eq!(next.opcode, "8");
 }

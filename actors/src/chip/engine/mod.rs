@@ -164,7 +164,7 @@ pub fn run_job_then(
     } = ran;
     let (first_done, first_job) = mpsc::sync_channel(1);
     let prior = Prior {
-        job_id: record.into_job()?.id,
+        job: record.into_job()?,
         outcome,
         actor: first.actor().clone(),
         drained,
@@ -182,7 +182,8 @@ pub fn run_job_then(
 /// The outcome of the job before, written in one transaction with the
 /// next job's recording ([`run_job_then`]).
 struct Prior {
-    job_id: i64,
+    /// The job before, as recorded.
+    job: ChipJob,
     outcome: JobOutcome,
     actor: Actor,
     drained: Drained,
@@ -222,7 +223,7 @@ impl BeforeRecording for Prior {
         mut record: impl FnMut(&mut DbConnection) -> Result<Recorded, StorageError>,
     ) -> Result<Recorded, StorageError> {
         let Prior {
-            job_id,
+            job,
             outcome,
             actor,
             drained,
@@ -230,7 +231,7 @@ impl BeforeRecording for Prior {
         } = self;
         let hsm = store.hsm().as_ref();
         let finish =
-            |conn: &mut DbConnection| chips::finish_job(conn, hsm, job_id, &outcome, &actor);
+            |conn: &mut DbConnection| chips::finish_recorded_job(conn, hsm, &job, &outcome, &actor);
         let written = store.with_writer(|conn| {
             let both = write_tx(conn, |conn| Ok((finish(conn)?, record(conn)?)));
             Ok(match both {
@@ -270,7 +271,7 @@ impl Ran {
         let job = self.record.into_job()?;
         Ok(record_outcome(
             &runtime.store,
-            job.id,
+            &job,
             &self.outcome,
             actor,
             self.drained,
@@ -313,13 +314,14 @@ fn run_recorded(
 /// every phase queued on it.
 fn record_outcome(
     store: &Store,
-    job_id: i64,
+    job: &ChipJob,
     outcome: &JobOutcome,
     actor: &Actor,
     after: Drained,
 ) -> Result<ChipJob, StorageError> {
     let hsm = store.hsm().as_ref();
-    let ended = store.with_writer(|conn| chips::finish_job(conn, hsm, job_id, outcome, actor));
+    let ended =
+        store.with_writer(|conn| chips::finish_recorded_job(conn, hsm, job, outcome, actor));
     count_outcome(outcome, after);
     ended
 }
