@@ -1,7 +1,9 @@
 //! How long the chip jobs' own records take on SQLite, the statements a
 //! card waits for in the chip and workshop benchmarks: a job's start
-//! (`chips::start_job`, with its audit entry), its end (`chips::finish_job`,
-//! with its audit entry) and an audit entry on its own (`audit::append`, in
+//! (`chips::start_job`, with its audit entry), its end (`chips::finish_job`
+//! by id, read back; `chips::finish_recorded_job` by the runner that
+//! recorded it, as the engine ends a job `done`; each with its audit
+//! entry) and an audit entry on its own (`audit::append`, in
 //! its own transaction). Each on a migrated SQLite file in `TMPDIR`, so
 //! `TMPDIR=/dev/shm` leaves the disk out of it.
 //!
@@ -46,6 +48,16 @@ fn bench_jobs(c: &mut Criterion) {
                 .with_writer(|conn| {
                     let job = start(conn)?;
                     chips::finish_job(conn, hsm.as_ref(), job.id, &outcome, &actor)
+                })
+                .expect("start and finish a job")
+        })
+    });
+    group.bench_function("start_then_finish_recorded", |b| {
+        b.iter(|| {
+            store
+                .with_writer(|conn| {
+                    let job = start(conn)?;
+                    chips::finish_recorded_job(conn, hsm.as_ref(), &job, &outcome, &actor)
                 })
                 .expect("start and finish a job")
         })

@@ -151,11 +151,12 @@ impl ReaderActor {
             .spawn(ctx);
     }
 
-    /// Drops the PC/SC session of a card that left (a running job holds
-    /// the lock and drops it itself when the card is found gone).
+    /// Ends the PC/SC session of a card that left or came, keeping the
+    /// reader's context for the next card (a running job holds the lock
+    /// and ends the session itself when the card is found gone).
     fn forget_session(&mut self) {
         if let Ok(mut slot) = self.reader.try_lock() {
-            slot.take();
+            engine::end_card_session(&mut slot);
         }
     }
 

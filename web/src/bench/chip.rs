@@ -12,6 +12,10 @@
 //! `SCardTransmit`, with no hub code at all. Both sides pay the same
 //! pcscd/vpcd/card cost; the difference is the hub's own overhead.
 //!
+//! Each side opens its reader (its PC/SC context) once, before the first
+//! card, as a reader actor keeps its reader from card to card; a round
+//! times the card's connect and its APDUs.
+//!
 //! The machine is usually shared, so single cards vary a lot: the report
 //! gives means and medians per card, and the time each side spent outside
 //! PC/SC calls (open, connect, transmit), which is the hub's own work
@@ -137,11 +141,10 @@ pub struct GapReport {
     pub total: Duration,
     /// The largest gaps.
     pub largest: Vec<Gap>,
-    /// Opening the reader and connecting to the card (medians), the hub's
-    /// side: `[open, connect]`.
-    pub hub_setup: [Duration; 2],
+    /// Connecting to the card (median), the hub's side.
+    pub hub_connect: Duration,
     /// The same in the bare loop.
-    pub bare_setup: [Duration; 2],
+    pub bare_connect: Duration,
     /// The sum of each APDU's median time in PC/SC, the hub's side.
     pub hub_apdus: Duration,
     /// The same in the bare loop.
@@ -185,11 +188,9 @@ impl fmt::Display for GapReport {
         let us = |d: Duration| d.as_micros();
         writeln!(
             f,
-            "opening the reader: hub {} µs, bare loop {} µs; connecting to the card: hub {} µs, bare loop {} µs",
-            us(self.hub_setup[0]),
-            us(self.bare_setup[0]),
-            us(self.hub_setup[1]),
-            us(self.bare_setup[1])
+            "connecting to the card: hub {} µs, bare loop {} µs (each side opened its reader once, before the first card)",
+            us(self.hub_connect),
+            us(self.bare_connect)
         )?;
         writeln!(
             f,
@@ -216,10 +217,10 @@ struct Gaps {
     labels: Vec<CallKind>,
     /// Per card, the gap before each call and after the last.
     cards: Vec<Vec<Duration>>,
-    /// Per card counted, the hub's first open and connect.
-    hub_setup: Vec<Vec<Duration>>,
-    /// Per card counted, the bare loop's open and connect.
-    bare_setup: Vec<Vec<Duration>>,
+    /// Per card counted, the hub's connect.
+    hub_connect: Vec<Duration>,
+    /// Per card counted, the bare loop's connect.
+    bare_connect: Vec<Duration>,
     /// Per card counted, each APDU's time in PC/SC on the hub's side.
     hub_apdus: Vec<Vec<Duration>>,
     /// The same APDUs' times in the bare loop.
@@ -228,8 +229,7 @@ struct Gaps {
 
 impl Gaps {
     /// Counts a round: the hub's calls between `started` and `ended`, and
-    /// the bare loop's times: its open, its connect, then each of the same
-    /// APDUs.
+    /// the bare loop's times: its connect, then each of the same APDUs.
     fn push(&mut self, started: Instant, calls: &[Call], ended: Instant, bare: &[Duration]) {
         let labels: Vec<CallKind> = calls.iter().map(|c| c.label).collect();
         if self.cards.is_empty() {
@@ -237,16 +237,14 @@ impl Gaps {
         } else if labels != self.labels {
             return;
         }
-        let first = |kind: CallKind| {
+        self.hub_connect.push(
             calls
                 .iter()
-                .find(|c| c.label == kind)
-                .map_or(Duration::ZERO, |c| c.end - c.start)
-        };
-        self.hub_setup
-            .push(vec![first(CallKind::Open), first(CallKind::Connect)]);
-        let (bare_setup, bare) = bare.split_at(bare.len().min(2));
-        self.bare_setup.push(bare_setup.to_vec());
+                .find(|c| c.label == CallKind::Connect)
+                .map_or(Duration::ZERO, |c| c.end - c.start),
+        );
+        let (connect, bare) = bare.split_first().unwrap_or((&Duration::ZERO, &[]));
+        self.bare_connect.push(*connect);
         self.bare_apdus.push(bare.to_vec());
         self.hub_apdus.push(
             calls
@@ -299,11 +297,10 @@ impl Gaps {
         let bare_apdus = slower.iter().map(|s| s.2).sum();
         slower.sort_by_key(|&(_, hub, bare)| std::cmp::Reverse(hub.saturating_sub(bare)));
         slower.truncate(largest);
-        let setup = |cards: &[Vec<Duration>]| [at(cards, 0), at(cards, 1)];
         GapReport {
             cards: self.cards.len(),
-            hub_setup: setup(&self.hub_setup),
-            bare_setup: setup(&self.bare_setup),
+            hub_connect: median(&self.hub_connect),
+            bare_connect: median(&self.bare_connect),
             total,
             largest: gaps,
             hub_apdus,
@@ -640,27 +637,32 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
 
     let (mut hub, mut bare, mut apdus) = (Side::default(), Side::default(), 0usize);
     let mut gaps = Gaps::default();
+    // Each side's reader, opened once and kept from card to card.
+    let sent: Log = Arc::default();
+    let reader_name = lease.reader_name().to_owned();
+    let recorder = Arc::clone(&sent);
+    let open = move || {
+        let started = Instant::now();
+        let inner = PcscReader::open(&reader_name);
+        lock(&recorder).call(CallKind::Open, started);
+        inner.map(|inner| {
+            Box::new(Recording {
+                inner,
+                sent: Arc::clone(&recorder),
+            }) as Box<dyn CardReader>
+        })
+    };
+    let rig = |e: ReaderError| ChipBenchError::Rig(e.to_string());
+    let mut slot: ReaderSlot = Some(open().map_err(rig)?);
+    let mut reader = PcscReader::open(lease.reader_name()).map_err(rig)?;
     for round in 0..opts.cards {
         let card_id = format!("5EED{round:012X}");
         let card_row = seed_card(&runtime.store, round)?;
 
         // The hub's path, recorded.
         let hub_card = blank_card(dir.path(), &lease, &card_id, &transport, "hub")?;
-        let sent: Log = Arc::default();
-        let reader_name = lease.reader_name().to_owned();
-        let recorder = Arc::clone(&sent);
-        let open = move || {
-            let started = Instant::now();
-            let inner = PcscReader::open(&reader_name);
-            lock(&recorder).call(CallKind::Open, started);
-            inner.map(|inner| {
-                Box::new(Recording {
-                    inner,
-                    sent: Arc::clone(&recorder),
-                }) as Box<dyn CardReader>
-            })
-        };
-        let mut slot: ReaderSlot = None;
+        // The round's calls only (the first also held the reader's open).
+        std::mem::take(&mut *lock(&sent));
         let actor = engine::hub_actor();
         let cpu = procfs::own_cpu_time();
         let started = Instant::now();
@@ -696,7 +698,8 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
         }
         let ended = Instant::now();
         let hub_cpu = procfs::own_cpu_time().saturating_sub(cpu);
-        drop(slot);
+        // As a reader actor does when the card leaves.
+        engine::end_card_session(&mut slot);
         remove(hub_card, &lease)?;
         let Recorded {
             apdus: recorded,
@@ -709,8 +712,8 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
 
         // The same APDUs, bare.
         let bare_card = blank_card(dir.path(), &lease, &card_id, &transport, "bare")?;
-        // Opening the reader is timed on both sides. The loop reads the
-        // clock around each call, as the hub's recording reader does.
+        // The loop reads the clock around each call, as the hub's
+        // recording reader does.
         let cpu = procfs::own_cpu_time();
         let started = Instant::now();
         let mut in_pcsc = Duration::ZERO;
@@ -722,12 +725,6 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
             in_pcsc += at.elapsed();
             result.map_err(|e| ChipBenchError::Rig(e.to_string()))
         };
-        let mut reader = None;
-        timed(&mut || {
-            reader = Some(PcscReader::open(lease.reader_name())?);
-            Ok(())
-        })?;
-        let mut reader = reader.expect("opened above");
         timed(&mut || reader.connect(ProtocolPreference::Any).map(drop))?;
         let mut answers = Vec::with_capacity(recorded.len());
         for (apdu, _) in &recorded {
@@ -742,10 +739,9 @@ pub fn run(opts: &ChipBenchOptions) -> Result<ChipBenchReport, ChipBenchError> {
             in_pcsc,
             procfs::own_cpu_time().saturating_sub(cpu),
         );
-        // The first two calls opened and connected; the rest are the APDUs.
+        // The first call connected; the rest are the APDUs.
         gaps.push(hub_span.0, &calls, hub_span.1, &took);
         let _ = reader.disconnect();
-        drop(reader);
         remove(bare_card, &lease)?;
         for (index, ((_, want), got)) in recorded.iter().zip(&answers).enumerate() {
             let got_sw = match got.as_slice() {

@@ -1,6 +1,6 @@
-//! The card check (验卡): observe the chip, ask it for INTERNAL
-//! AUTHENTICATE (a copied chip answers wrongly) and compare every record
-//! with what the database says. A check changes nothing on the card: the
+//! The card check (验卡): observe the chip, compare every record with
+//! what the database says and, last, ask it for INTERNAL AUTHENTICATE (a
+//! copied chip answers wrongly). A check changes nothing on the card: the
 //! card, its holder and the bound chip are read with the job's recording
 //! (or on its lane) while the chip is observed, and the job's recording
 //! may finish any time before its outcome.
@@ -54,16 +54,6 @@ pub(super) fn check_card(
         )));
     }
 
-    // A copied chip answers INTERNAL AUTHENTICATE wrongly. Observing left
-    // the SSSE selected.
-    let hsm = runtime.store.hsm().as_ref();
-    let keys = CardKeyLabels::derive(hsm, &chip_id)?;
-    let authentic = internal_authenticate(chan, runtime, &keys);
-    if let Err(e) = keys.destroy(hsm) {
-        tracing::warn!(error = %e, "cannot destroy the card's derived keys");
-    }
-    let authentic = authentic?;
-
     let values = |sfi: u8| -> RecordValues {
         seen.records
             .iter()
@@ -97,11 +87,23 @@ pub(super) fn check_card(
             });
         }
     }
+    let all_match = mismatches.is_empty();
+    let mismatches = json!(mismatches);
+    // A copied chip answers INTERNAL AUTHENTICATE wrongly. Observing left
+    // the SSSE selected. The comparison is done by now: after the card's
+    // last answer only its verification and the outcome are left.
+    let hsm = runtime.store.hsm().as_ref();
+    let keys = CardKeyLabels::derive(hsm, &chip_id)?;
+    let authentic = internal_authenticate(chan, runtime, &keys);
+    if let Err(e) = keys.destroy(hsm) {
+        tracing::warn!(error = %e, "cannot destroy the card's derived keys");
+    }
+    let authentic = authentic?;
     Ok(json!({
         "chip_id": chip_id,
         "authentic": authentic,
         "mismatches": mismatches,
-        "passed": authentic && mismatches.is_empty(),
+        "passed": authentic && all_match,
     }))
 }
 

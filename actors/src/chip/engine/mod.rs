@@ -67,9 +67,22 @@ pub fn hub_actor() -> Actor {
     Actor::new("hub:chip", Role::WorkshopOperator)
 }
 
-/// A reader kept open between jobs; `None` until first needed, and again
-/// after its card left.
+/// A reader kept open between jobs and from card to card; `None` until
+/// first needed, and again after a job failed on it.
 pub type ReaderSlot = Option<Box<dyn CardReader>>;
+
+/// Ends the session with the card in the reader of `slot` (the card left,
+/// or another came), keeping the reader and its PC/SC context for the
+/// next card; a session that will not end drops the reader, which is then
+/// opened afresh.
+pub fn end_card_session(slot: &mut ReaderSlot) {
+    if let Some(reader) = slot.as_mut()
+        && let Err(e) = reader.disconnect()
+    {
+        tracing::debug!(reader = reader.name(), error = %e, "dropping a reader whose card session would not end");
+        slot.take();
+    }
+}
 
 /// Opens a reader for a [`ReaderSlot`].
 pub type OpenReader<'a> = dyn Fn() -> Result<Box<dyn CardReader>, ReaderError> + 'a;
@@ -681,8 +694,8 @@ fn run(
             apdus,
         },
         Err(JobFailure::Interrupted(e)) => {
-            // The session is gone with the card; open afresh next time.
-            slot.take();
+            // The session is gone with the card; the reader stays.
+            end_card_session(slot);
             JobOutcome {
                 status: ChipJobStatus::Interrupted,
                 result: None,
