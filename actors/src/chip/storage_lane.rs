@@ -19,7 +19,9 @@
 //! threads outlive their jobs: [`StorageLanes`] (one per `ChipRuntime`)
 //! keeps the idle ones for the next job, so a job pays neither a thread's
 //! start nor its end. If no thread can be started, or a lane's thread died,
-//! tasks run at once on the job's own thread.
+//! tasks run at once on the job's own thread. On Linux a lane's thread
+//! runs ten nice levels below the job's, so on busy cores the card's I/O
+//! goes first and the lanes write behind it.
 //!
 //! Not here: what is read or written (`engine`, `cardhub_storage::chips`).
 
@@ -86,6 +88,7 @@ impl Worker {
         std::thread::Builder::new()
             .name("chip-storage".to_owned())
             .spawn(move || {
+                yield_to_the_card();
                 // Ends when the worker's sender is dropped (the runtime went).
                 for task in rx {
                     if catch_unwind(AssertUnwindSafe(task)).is_err() {
@@ -107,6 +110,50 @@ impl Worker {
         })
     }
 }
+
+/// How far a lane thread's nice value sits above the thread that started
+/// it (a job's): when the cores are busy, the card's I/O (the job's
+/// thread, pcscd, the reader) runs first and the lanes take what is left;
+/// when the job waits for a lane, nothing else of the job's runs and the
+/// lane has the core.
+#[cfg(target_os = "linux")]
+const LANE_NICE: libc::c_int = 10;
+
+/// The highest nice value (the lowest priority).
+#[cfg(target_os = "linux")]
+const LOWEST: libc::c_int = 19;
+
+/// Lowers the calling lane thread's scheduling priority by [`LANE_NICE`].
+#[cfg(target_os = "linux")]
+fn yield_to_the_card() {
+    let Some(now) = own_nice() else {
+        return;
+    };
+    // SAFETY: setpriority(2) takes plain integers and touches none of the
+    // program's memory; on Linux, PRIO_PROCESS with `who` 0 is the calling
+    // thread only.
+    let rc = unsafe { libc::setpriority(libc::PRIO_PROCESS, 0, (now + LANE_NICE).min(LOWEST)) };
+    if rc != 0 {
+        tracing::debug!(error = %std::io::Error::last_os_error(), "a storage lane keeps its priority");
+    }
+}
+
+/// The calling thread's nice value.
+#[cfg(target_os = "linux")]
+fn own_nice() -> Option<libc::c_int> {
+    // SAFETY: getpriority(2) takes plain integers; errno, this thread's
+    // own, is cleared first because -1 is also a valid nice value.
+    let (nice, errno) = unsafe {
+        *libc::__errno_location() = 0;
+        let nice = libc::getpriority(libc::PRIO_PROCESS, 0);
+        (nice, *libc::__errno_location())
+    };
+    (errno == 0).then_some(nice)
+}
+
+/// Elsewhere a nice value is the whole process's: the lanes keep theirs.
+#[cfg(not(target_os = "linux"))]
+fn yield_to_the_card() {}
 
 impl std::fmt::Debug for StorageLanes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -278,6 +325,24 @@ mod tests {
         assert_eq!(*log.lock().expect("log"), ["phase", "finished"]);
         // The thread waits for the next job.
         assert_eq!(lanes.idle.lock().expect("idle").len(), 1);
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_lane_runs_below_the_job_threads_priority() {
+        let lanes = StorageLanes::default();
+        let lane = lanes.lane();
+        let on_lane = lane
+            .read(own_nice)
+            .wait()
+            .flatten()
+            .expect("the lane's nice value");
+        let here = own_nice().expect("this thread's nice value");
+        assert_eq!(
+            on_lane,
+            (here + LANE_NICE).min(LOWEST),
+            "job thread at {here}"
+        );
     }
 
     #[test]
