@@ -479,6 +479,7 @@ fn a_binding_whose_job_is_missing_rolls_back_with_its_audit_entry() {
     });
 }
 
+/// One row of `EXPLAIN` (its opcode), or any one text column.
 #[derive(diesel::QueryableByName)]
 struct Opcode {
     #[diesel(sql_type = diesel::sql_types::Text)]
@@ -488,22 +489,60 @@ struct Opcode {
 #[test]
 fn writing_a_chip_job_builds_no_temporary_b_tree_on_sqlite() {
     // SQLite checks `x IN (...)` of more than two values, and gathers a
-    // RETURNING's rows, in a temporary b-tree built afresh at every run;
-    // a job's start and end write `kind` and `status`, which the table
-    // checks as comparisons instead.
+    // RETURNING's rows, in a temporary b-tree built afresh at every run.
+    // The statements a card's job runs on chip_jobs (its start, its
+    // progress, its end as done) are caught as they run and explained.
+    use std::sync::{Arc, Mutex};
+
+    use diesel::connection::{Instrumentation, InstrumentationEvent};
+
     let store = cardhub_storage::testing::sqlite_store(test_hsm());
-    let writes = [
-        "INSERT INTO chip_jobs (kind, card_id, reader, status, phase, apdus, attempts, actor, created_at, updated_at) \
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        "UPDATE chip_jobs SET chip_id = ?, phase = 'done', status = 'done', result = ?, error = NULL, \
-         apdus = ?, updated_at = ?, finished_at = ? WHERE id = ? AND status = 'running' AND attempts = ?",
-        "UPDATE chip_jobs SET status = ?, reader = ?, attempts = ?, error = NULL, updated_at = ? WHERE id = ?",
-    ];
+    let hsm = store.hsm().clone();
     with_conn(&store, |conn| {
-        let DbConnection::Sqlite(c) = conn else {
+        let card = new_card(conn, hsm.as_ref(), &resident())?;
+        let DbConnection::Sqlite(c) = &mut *conn else {
             unreachable!("a SQLite store")
         };
-        for sql in writes {
+        let seen = Arc::new(Mutex::new(Vec::<String>::new()));
+        let log = Arc::clone(&seen);
+        c.set_instrumentation(move |event: InstrumentationEvent<'_>| {
+            if let InstrumentationEvent::StartQuery { query, .. } = event {
+                let text = query.to_string();
+                let sql = text.split(" -- binds:").next().unwrap_or_default();
+                if sql.contains("chip_jobs") && !sql.starts_with("SELECT") {
+                    log.lock().expect("the log").push(sql.to_owned());
+                }
+            }
+        });
+        let job = chips::start_job(
+            conn,
+            hsm.as_ref(),
+            ChipJobKind::Check,
+            Some(card),
+            "vpcd 2",
+            &admin(),
+        )?;
+        chips::record_phase(conn, job.id, "compare", Some("31000086F1A2B3C4"), 20)?;
+        chips::finish_recorded_job(
+            conn,
+            hsm.as_ref(),
+            &job,
+            &JobOutcome {
+                status: ChipJobStatus::Done,
+                result: Some(json!({"passed": true})),
+                error: None,
+                apdus: 24,
+                chip_id: Some("31000086F1A2B3C4".to_owned()),
+            },
+            &admin(),
+        )?;
+        let DbConnection::Sqlite(c) = &mut *conn else {
+            unreachable!("a SQLite store")
+        };
+        c.set_instrumentation(None::<Box<dyn Instrumentation>>);
+        let writes = std::mem::take(&mut *seen.lock().expect("the log"));
+        assert_eq!(writes.len(), 3, "a start, a phase and an end: {writes:#?}");
+        for sql in &writes {
             let program = diesel::sql_query(format!("EXPLAIN {sql}"))
                 .load::<Opcode>(c)
                 .map_err(|e| StorageError::Database {
